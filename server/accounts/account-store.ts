@@ -1,0 +1,109 @@
+/**
+ * Accounts, API tokens and UI sessions. Tokens and session ids are stored as
+ * SHA-256 hashes; the plaintext is shown once, when created.
+ */
+import type { Db, Queryable } from "../store/db.ts";
+import { isUniqueViolation } from "../store/db.ts";
+import { hashToken, newId, newToken } from "../secrets.ts";
+import { ApiError } from "../errors.ts";
+
+export const BOOTSTRAP_ACCOUNT = "default";
+/** How long a UI session lasts. */
+export const DEFAULT_SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+
+export interface Account {
+  id: string;
+  name: string;
+  isAdmin: boolean;
+}
+
+export interface CreatedAccount extends Account {
+  token: string;
+}
+
+export class AccountStore {
+  constructor(private readonly db: Db) {}
+
+  async create(name: string, opts: { isAdmin?: boolean; token?: string } = {}): Promise<CreatedAccount> {
+    const id = newId("acc");
+    const token = opts.token ?? newToken("mb");
+    try {
+      await this.db.tx(async (q) => {
+        await q.query("INSERT INTO accounts (id, name, is_admin) VALUES ($1, $2, $3)", [id, name, opts.isAdmin ?? false]);
+        await q.query("INSERT INTO api_tokens (token_hash, account_id) VALUES ($1, $2)", [hashToken(token), id]);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ApiError("name_taken", `An account named "${name}" already exists.`, undefined, { cause: err });
+      throw err;
+    }
+    return { id, name, isAdmin: opts.isAdmin ?? false, token };
+  }
+
+  async byToken(token: string): Promise<Account | undefined> {
+    const rows = await this.db.query(
+      `SELECT a.id, a.name, a.is_admin FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.token_hash = $1`,
+      [hashToken(token)],
+    );
+    return rows[0] ? toAccount(rows[0]) : undefined;
+  }
+
+  async byName(name: string, q: Queryable = this.db): Promise<Account | undefined> {
+    const rows = await q.query("SELECT id, name, is_admin FROM accounts WHERE name = $1", [name]);
+    return rows[0] ? toAccount(rows[0]) : undefined;
+  }
+
+  async createSession(accountId: string, ttlMs = DEFAULT_SESSION_TTL_MS): Promise<{ sessionId: string; expiresAt: Date }> {
+    const sessionId = newToken("sess");
+    const expiresAt = new Date(Date.now() + ttlMs);
+    await this.db.query("INSERT INTO sessions (session_hash, account_id, expires_at) VALUES ($1, $2, $3)", [
+      hashToken(sessionId),
+      accountId,
+      expiresAt,
+    ]);
+    return { sessionId, expiresAt };
+  }
+
+  async bySession(sessionId: string): Promise<Account | undefined> {
+    const rows = await this.db.query(
+      `SELECT a.id, a.name, a.is_admin FROM sessions s JOIN accounts a ON a.id = s.account_id
+        WHERE s.session_hash = $1 AND s.expires_at > now()`,
+      [hashToken(sessionId)],
+    );
+    return rows[0] ? toAccount(rows[0]) : undefined;
+  }
+
+  async deleteSession(sessionId: string): Promise<void> {
+    await this.db.query("DELETE FROM sessions WHERE session_hash = $1", [hashToken(sessionId)]);
+  }
+
+  /**
+   * Make sure the bootstrap admin account exists. Returns the token when this
+   * call generated one (to print once), undefined otherwise. With a configured
+   * token, that token is (re)attached to the account.
+   */
+  async bootstrap(configuredToken?: string): Promise<{ generatedToken?: string; account: Account }> {
+    const existing = await this.byName(BOOTSTRAP_ACCOUNT);
+    if (existing) {
+      if (configuredToken) {
+        await this.db.query(
+          "INSERT INTO api_tokens (token_hash, account_id) VALUES ($1, $2) ON CONFLICT (token_hash) DO NOTHING",
+          [hashToken(configuredToken), existing.id],
+        );
+      }
+      return { account: existing };
+    }
+    try {
+      const created = await this.create(BOOTSTRAP_ACCOUNT, { isAdmin: true, token: configuredToken });
+      const { token, ...account } = created;
+      return { account, generatedToken: configuredToken ? undefined : token };
+    } catch (err) {
+      // Another process bootstrapped at the same moment.
+      if (err instanceof ApiError && err.code === "name_taken") return this.bootstrap(configuredToken);
+      throw err;
+    }
+  }
+}
+
+function toAccount(row: Record<string, any>): Account {
+  return { id: row.id, name: row.name, isAdmin: row.is_admin };
+}

@@ -1,0 +1,156 @@
+/**
+ * The one place that reads `process.env`. Every variable of SPEC §1 is
+ * validated at start-up with Ajv; every problem is listed at once, then a
+ * frozen typed object is returned.
+ */
+import { Ajv } from "ajv";
+import addFormatsModule from "ajv-formats";
+import path from "node:path";
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+export const DEFAULT_PORT = 3000;
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_DATA_DIR = "./data";
+/** Largest JSON body the API accepts (bytes). */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+export const SANDBOX_PREFIX = "/sandbox/google";
+
+export const REAL_GOOGLE = Object.freeze({
+  authUrl: "https://accounts.google.com/o/oauth2/v2/auth",
+  tokenUrl: "https://oauth2.googleapis.com/token",
+  revokeUrl: "https://oauth2.googleapis.com/revoke",
+  userinfoUrl: "https://www.googleapis.com/oauth2/v2/userinfo",
+  gmailUrl: "https://gmail.googleapis.com/",
+});
+
+export interface GoogleEndpoints {
+  authUrl: string;
+  tokenUrl: string;
+  revokeUrl: string;
+  userinfoUrl: string;
+  /** Root URL of the Gmail API (ends with `/`). */
+  gmailUrl: string;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  /** `${publicUrl}/oauth2/callback`, the fixed redirect URI of every connection. */
+  callbackUrl: string;
+  dataDir: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  /** 32-byte key; when undefined one is generated into dataDir. */
+  secretsKey?: Buffer;
+  adminToken?: string;
+  sandbox: boolean;
+  google: GoogleEndpoints;
+  platformClient?: { clientId: string; clientSecret: string };
+  logLevel: string;
+  bodyLimit: number;
+}
+
+const url = { type: "string", format: "uri", pattern: "^https?://" };
+const envSchema = {
+  type: "object",
+  properties: {
+    PORT: { type: "integer", minimum: 0, maximum: 65535 },
+    HOST: { type: "string", minLength: 1 },
+    PUBLIC_URL: url,
+    DATA_DIR: { type: "string", minLength: 1 },
+    DATABASE_URL: { type: "string", pattern: "^postgres(ql)?://" },
+    REDIS_URL: { type: "string", pattern: "^rediss?://" },
+    SECRETS_KEY: { type: "string", pattern: "^[A-Za-z0-9+/]{43}=$" },
+    ADMIN_TOKEN: { type: "string", minLength: 16 },
+    GOOGLE_SANDBOX: { type: "boolean" },
+    GOOGLE_AUTH_URL: url,
+    GOOGLE_TOKEN_URL: url,
+    GOOGLE_REVOKE_URL: url,
+    GOOGLE_USERINFO_URL: url,
+    GMAIL_API_URL: url,
+    GOOGLE_CLIENT_ID: { type: "string", minLength: 1 },
+    GOOGLE_CLIENT_SECRET: { type: "string", minLength: 1 },
+    LOG_LEVEL: { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
+  },
+  dependencies: {
+    GOOGLE_CLIENT_ID: ["GOOGLE_CLIENT_SECRET"],
+    GOOGLE_CLIENT_SECRET: ["GOOGLE_CLIENT_ID"],
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true });
+addFormats(ajv);
+const validateEnv = ajv.compile(envSchema);
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Validate the environment (and `--sandbox` in argv) into a frozen Config.
+ * Empty strings count as unset.
+ */
+export function loadConfig(env: Env = process.env, argv: string[] = process.argv.slice(2)): Readonly<Config> {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(envSchema.properties)) {
+    const value = env[key];
+    if (value !== undefined && value !== "") raw[key] = value;
+  }
+  if (argv.includes("--sandbox")) raw.GOOGLE_SANDBOX = "true";
+  if (!validateEnv(raw)) {
+    const problems = (validateEnv.errors ?? []).map((e) => {
+      const name = e.instancePath.replace(/^\//, "") || String(e.params.missingProperty ?? "");
+      return `${name} ${e.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const v = raw as Record<string, any>;
+  const port: number = v.PORT ?? DEFAULT_PORT;
+  const publicUrl = String(v.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, "");
+  const sandbox = v.GOOGLE_SANDBOX === true;
+  const base = sandbox ? sandboxEndpoints(`${publicUrl}${SANDBOX_PREFIX}`) : REAL_GOOGLE;
+  const gmailUrl: string = v.GMAIL_API_URL ?? base.gmailUrl;
+  const config: Config = {
+    port,
+    host: v.HOST ?? DEFAULT_HOST,
+    publicUrl,
+    callbackUrl: `${publicUrl}/oauth2/callback`,
+    dataDir: path.resolve(v.DATA_DIR ?? DEFAULT_DATA_DIR),
+    databaseUrl: v.DATABASE_URL,
+    redisUrl: v.REDIS_URL,
+    secretsKey: v.SECRETS_KEY ? Buffer.from(v.SECRETS_KEY, "base64") : undefined,
+    adminToken: v.ADMIN_TOKEN,
+    sandbox,
+    google: Object.freeze({
+      authUrl: v.GOOGLE_AUTH_URL ?? base.authUrl,
+      tokenUrl: v.GOOGLE_TOKEN_URL ?? base.tokenUrl,
+      revokeUrl: v.GOOGLE_REVOKE_URL ?? base.revokeUrl,
+      userinfoUrl: v.GOOGLE_USERINFO_URL ?? base.userinfoUrl,
+      gmailUrl: gmailUrl.endsWith("/") ? gmailUrl : `${gmailUrl}/`,
+    }),
+    platformClient: v.GOOGLE_CLIENT_ID
+      ? Object.freeze({ clientId: v.GOOGLE_CLIENT_ID, clientSecret: v.GOOGLE_CLIENT_SECRET })
+      : undefined,
+    logLevel: v.LOG_LEVEL ?? "info",
+    bodyLimit: DEFAULT_BODY_LIMIT,
+  };
+  return Object.freeze(config);
+}
+
+/** The Google URLs of an emulator whose base URL is `base` (SPEC §3). */
+export function sandboxEndpoints(base: string): GoogleEndpoints {
+  return {
+    authUrl: `${base}/o/oauth2/v2/auth`,
+    tokenUrl: `${base}/token`,
+    revokeUrl: `${base}/revoke`,
+    userinfoUrl: `${base}/oauth2/v2/userinfo`,
+    gmailUrl: `${base}/`,
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * Start the service: load config, open the store, bootstrap the admin account,
+ * build the app and listen. SIGTERM and SIGINT close it gracefully.
+ */
+import { writeFile, mkdir } from "node:fs/promises";
+import path from "node:path";
+import { ConfigError, loadConfig } from "./config.ts";
+import { openDb } from "./store/db.ts";
+import { SecretBox, loadSecretsKey } from "./secrets.ts";
+import { AccountStore } from "./accounts/account-store.ts";
+import { buildApp } from "./app.ts";
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const secrets = new SecretBox([await loadSecretsKey(config.secretsKey, config.dataDir)]);
+  const { generatedToken } = await new AccountStore(db).bootstrap(config.adminToken);
+  if (generatedToken) {
+    const file = path.join(config.dataDir, "admin-token");
+    await writeFile(file, generatedToken + "\n", { mode: 0o600 });
+    // Printed once, on the first start; never logged.
+    process.stdout.write(`\nAdmin API token (shown once, also saved to ${file}):\n  ${generatedToken}\n\n`);
+  }
+  const app = await buildApp(config, { db, secrets });
+  const shutdown = async (signal: string) => {
+    app.log.info({ signal }, "shutting down");
+    await app.close();
+    await db.close();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  await app.listen({ port: config.port, host: config.host });
+  process.stdout.write(`Mailbridge listening on ${config.publicUrl}\n`);
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

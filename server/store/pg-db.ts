@@ -1,0 +1,37 @@
+import pg from "pg";
+import type { Db, Queryable } from "./db.ts";
+
+// Return BIGINT (int8) columns as numbers: our counters stay far below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+/** A PostgreSQL server through a `pg` pool. */
+export async function openPostgres(databaseUrl: string): Promise<Db> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  // Fail fast on a bad URL instead of on the first request.
+  await pool.query("SELECT 1");
+  const run = (c: pg.Pool | pg.PoolClient): Queryable => ({
+    async query(sql, params) {
+      const res = await c.query(sql, params as any[]);
+      return res.rows;
+    },
+  });
+  return {
+    kind: "postgres",
+    ...run(pool),
+    async tx(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query("BEGIN");
+        const result = await fn(run(client));
+        await client.query("COMMIT");
+        return result;
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}
