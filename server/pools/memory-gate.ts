@@ -24,7 +24,11 @@ export class MemoryGate implements PoolGate {
   #closed = false;
 
   acquire(poolId: string, limit: number, opts: AcquireOptions = {}): Promise<Slot> {
-    assertLimit(limit);
+    try {
+      assertLimit(limit);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (this.#closed) return Promise.reject(new GateClosedError());
     const { signal } = opts;
     if (signal?.aborted) return Promise.reject(abortReason(signal));

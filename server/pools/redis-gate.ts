@@ -106,6 +106,7 @@ export class RedisGate implements PoolGate {
     if (signal?.aborted) throw abortReason(signal);
     await this.#ready;
     if (this.#closed) throw new GateClosedError();
+    if (signal?.aborted) throw abortReason(signal);
     const id = `${this.#proc}:${this.#leaseMs}:${++this.#n}`;
     const local = this.#localPool(poolId);
     return new Promise<Slot>((resolve, reject) => {

@@ -35,7 +35,7 @@ end
 
 -- Hand free slots to the head of the queue and tell each owner on its process channel.
 local function grant(chan)
-  if redis.call('PEXISTS', p) == 1 then return end
+  if redis.call('EXISTS', p) == 1 then return end
   local limit = tonumber(redis.call('HGET', m, 'limit') or '1')
   local free = limit - redis.call('ZCARD', h)
   while free > 0 do
