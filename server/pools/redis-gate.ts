@@ -79,8 +79,12 @@ export class RedisGate implements PoolGate {
     this.#leaseMs = Math.max(300, Math.round(opts.leaseMs ?? DEFAULT_LEASE_MS));
     this.#grantPrefix = `${this.#prefix}:grant:`;
     this.#pauseChannel = `${this.#prefix}:pause`;
+    // Named, so `CLIENT LIST` shows the gate's two connections per process.
+    const base: RedisOptions = { connectionName: `${this.#prefix}:gate` };
     const connect = (extra: RedisOptions): Redis =>
-      typeof opts.redis === "string" ? new Redis(opts.redis, extra) : new Redis({ ...opts.redis, ...extra });
+      typeof opts.redis === "string"
+        ? new Redis(opts.redis, { ...base, ...extra })
+        : new Redis({ ...base, ...opts.redis, ...extra });
     // Auto-pipelining batches the scripts of one event-loop turn into one write.
     this.#cmd = connect({ enableAutoPipelining: true }) as ScriptRedis;
     for (const [name, lua] of Object.entries(SCRIPTS)) {
