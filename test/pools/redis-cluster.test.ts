@@ -81,8 +81,8 @@ describe.skipIf(!testRedisUrl)("RedisGate across processes", () => {
     await settleRedis(ns.admin);
     // Grant behind the gate's back, without publishing: what a dropped pub/sub message leaves.
     const base = `${ns.prefix}:{p}:`;
-    const [queued] = await ns.admin.zrange(`${base}q`, 0, 0);
-    const [holder] = await ns.admin.zrange(`${base}h`, 0, 0);
+    const [queued] = await ns.admin.zrange(`${base}q`, "0", "0");
+    const [holder] = await ns.admin.zrange(`${base}h`, "0", "0");
     await ns.admin
       .multi()
       .zrem(`${base}h`, holder)
