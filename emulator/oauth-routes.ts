@@ -1,0 +1,102 @@
+/**
+ * The authorization endpoint (`/o/oauth2/v2/auth`), its consent decision and the redirect back.
+ */
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { consentPage, errorPage } from "./consent-page.ts";
+import { all, asForm, first, type FormValues } from "./form.ts";
+import { newAuthCode } from "./ids.ts";
+import { isSignInScope } from "./scopes.ts";
+import { AUTH_CODE_TTL_MS, type Client, type EmulatorState } from "./state.ts";
+
+type Checked = { ok: true; client: Client; redirectUri: string; scopes: string[] } | { ok: false; html: string; status: number };
+
+/** Checks the request the way Google does before it will ever redirect back. */
+function check(state: EmulatorState, p: FormValues): Checked {
+  const fail = (code: string, message: string, status = 400): Checked => ({ ok: false, status, html: errorPage(code, message, status) });
+  const clientId = first(p.client_id);
+  if (!clientId) return fail("invalid_request", "Missing required parameter: client_id");
+  const client = state.clients.get(clientId);
+  if (!client) return fail("invalid_client", "The OAuth client was not found.", 401);
+  const redirectUri = first(p.redirect_uri);
+  if (!redirectUri) return fail("invalid_request", "Missing required parameter: redirect_uri");
+  if (!client.redirectUris.includes(redirectUri)) {
+    return fail(
+      "redirect_uri_mismatch",
+      `You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 policy. If you're the app developer, register the redirect URI in the Google Cloud Console. Request details: redirect_uri=${redirectUri}`,
+    );
+  }
+  if (first(p.response_type) !== "code") return fail("unsupported_response_type", `Invalid response_type: ${first(p.response_type) ?? ""}`);
+  const scopes = (first(p.scope) ?? "").split(/\s+/).filter(Boolean);
+  if (scopes.length === 0) return fail("invalid_request", "Missing required parameter: scope");
+  const method = first(p.code_challenge_method);
+  if (method && method !== "S256" && method !== "plain") return fail("invalid_request", "Invalid code_challenge_method value.");
+  if (method && !first(p.code_challenge)) return fail("invalid_request", "Missing code_challenge.");
+  const prompt = (first(p.prompt) ?? "").split(/\s+/).filter(Boolean);
+  if (prompt.includes("none") && prompt.length > 1) return fail("invalid_request", "Invalid prompt: none must be alone.");
+  return { ok: true, client, redirectUri, scopes: [...new Set(scopes)] };
+}
+
+function redirectWith(reply: FastifyReply, redirectUri: string, params: Array<[string, string | undefined]>): FastifyReply {
+  const url = new URL(redirectUri);
+  for (const [k, v] of params) if (v !== undefined) url.searchParams.append(k, v);
+  return reply.code(302).header("location", url.toString()).header("cache-control", "no-store").send();
+}
+
+function html(reply: FastifyReply, status: number, body: string): FastifyReply {
+  return reply.code(status).type("text/html; charset=utf-8").send(body);
+}
+
+export function oauthRoutes(app: FastifyInstance, state: EmulatorState): void {
+  app.get("/o/oauth2/v2/auth", async (request, reply) => {
+    const search = new URLSearchParams(request.raw.url?.split("?")[1] ?? "");
+    const params = [...search.entries()];
+    const values = asForm(search.toString());
+    const checked = check(state, values);
+    if (!checked.ok) return html(reply, checked.status, checked.html);
+    return html(reply, 200, consentPage({ clientId: checked.client.clientId, params, scopes: checked.scopes, email: first(values.login_hint) ?? "" }));
+  });
+
+  app.post("/o/oauth2/v2/auth/decision", async (request, reply) => {
+    const form = asForm(request.body);
+    const checked = check(state, form);
+    if (!checked.ok) return html(reply, checked.status, checked.html);
+    const stateParam = first(form.state);
+    if (first(form.decision) !== "allow") {
+      return redirectWith(reply, checked.redirectUri, [["error", "access_denied"], ["state", stateParam]]);
+    }
+    const email = (first(form.email) ?? "").trim().toLowerCase();
+    if (!/^[^@\s]+@[^@\s]+$/.test(email)) {
+      const params = Object.entries(form)
+        .filter(([k]) => !["email", "granted_scope", "decision"].includes(k))
+        .flatMap(([k, v]) => all(v).map((x): [string, string] => [k, x]));
+      return html(reply, 400, consentPage({ clientId: checked.client.clientId, params, scopes: checked.scopes, email, error: "Enter a valid email address." }));
+    }
+    state.mailbox(email);
+    const ticked = new Set(all(form.granted_scope));
+    const granted = checked.scopes.filter((s) => isSignInScope(s) || ticked.has(s));
+    const grant = state.grantFor(checked.client.clientId, email);
+    grant.scopes = [...new Set([...grant.scopes, ...granted])];
+    const tokenScopes = first(form.include_granted_scopes) === "true" ? grant.scopes : granted;
+    const prompt = (first(form.prompt) ?? "").split(/\s+/);
+    const offline = first(form.access_type) === "offline";
+    const code = newAuthCode();
+    state.codes.set(code, {
+      grantId: grant.id,
+      clientId: checked.client.clientId,
+      redirectUri: checked.redirectUri,
+      scopes: tokenScopes,
+      codeChallenge: first(form.code_challenge),
+      codeChallengeMethod: first(form.code_challenge) ? first(form.code_challenge_method) ?? "plain" : undefined,
+      issueRefreshToken: offline && (!grant.refreshIssued || prompt.includes("consent")),
+      expiresAt: state.now() + AUTH_CODE_TTL_MS,
+      used: false,
+    });
+    return redirectWith(reply, checked.redirectUri, [
+      ["state", stateParam],
+      ["code", code],
+      ["scope", tokenScopes.join(" ")],
+      ["authuser", "0"],
+      ["prompt", "consent"],
+    ]);
+  });
+}

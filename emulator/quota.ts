@@ -1,0 +1,57 @@
+/**
+ * Per-user quota in units per minute (GOOGLE.md "Quota"): a sliding 60-second window of the
+ * units each call cost, read against the injected clock so tests move time without sleeping.
+ */
+
+export const QUOTA_WINDOW_MS = 60_000;
+export const DEFAULT_QUOTA_UNITS_PER_MINUTE = 15_000;
+
+/** Units per call, by method. */
+export const COST = {
+  getProfile: 1,
+  labelsRead: 1,
+  historyList: 2,
+  messagesList: 5,
+  messagesGet: 5,
+  messagesModify: 5,
+  attachmentsGet: 5,
+  draftsRead: 5,
+  labelsWrite: 5,
+  draftsCreate: 10,
+  draftsDelete: 10,
+  messagesDelete: 10,
+  draftsUpdate: 15,
+  messagesInsert: 25,
+  batchModify: 50,
+  send: 100,
+} as const;
+
+export class QuotaMeter {
+  private readonly spent = new Map<string, Array<{ at: number; units: number }>>();
+
+  constructor(private readonly now: () => number) {}
+
+  /** Units used by `user` in the last minute. */
+  used(user: string): number {
+    const window = this.window(user);
+    return window.reduce((sum, e) => sum + e.units, 0);
+  }
+
+  /** Charges `units` if they fit under `limit`; false means refuse the call. */
+  charge(user: string, units: number, limit: number): boolean {
+    if (this.used(user) + units > limit) return false;
+    this.window(user).push({ at: this.now(), units });
+    return true;
+  }
+
+  reset(): void {
+    this.spent.clear();
+  }
+
+  private window(user: string): Array<{ at: number; units: number }> {
+    const cutoff = this.now() - QUOTA_WINDOW_MS;
+    const entries = (this.spent.get(user) ?? []).filter((e) => e.at > cutoff);
+    this.spent.set(user, entries);
+    return entries;
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Scope URLs and which of them each Gmail method accepts (GOOGLE.md "Gmail scopes").
+ */
+
+const G = "https://www.googleapis.com/auth/";
+
+export const SCOPE = {
+  mail: "https://mail.google.com/",
+  readonly: `${G}gmail.readonly`,
+  send: `${G}gmail.send`,
+  compose: `${G}gmail.compose`,
+  modify: `${G}gmail.modify`,
+  insert: `${G}gmail.insert`,
+  labels: `${G}gmail.labels`,
+  metadata: `${G}gmail.metadata`,
+  settingsBasic: `${G}gmail.settings.basic`,
+  email: `${G}userinfo.email`,
+  profile: `${G}userinfo.profile`,
+} as const;
+
+/** Sign-in scopes: always granted, the user cannot untick them. */
+const SIGN_IN = new Set(["openid", "email", "profile", SCOPE.email, SCOPE.profile]);
+
+export function isSignInScope(scope: string): boolean {
+  return SIGN_IN.has(scope);
+}
+
+export function grantsEmail(scopes: readonly string[]): boolean {
+  return scopes.includes("email") || scopes.includes(SCOPE.email);
+}
+
+export function grantsProfile(scopes: readonly string[]): boolean {
+  return scopes.includes("profile") || scopes.includes(SCOPE.profile);
+}
+
+const { mail, readonly, send, compose, modify, insert, labels, metadata } = SCOPE;
+
+/** Accepted scopes per Gmail method. */
+export const METHOD_SCOPES = {
+  getProfile: [mail, metadata, modify, readonly, compose],
+  historyList: [mail, metadata, modify, readonly],
+  messagesRead: [mail, metadata, modify, readonly],
+  attachmentsGet: [mail, modify, readonly],
+  messagesSend: [mail, compose, modify, send],
+  draftsWrite: [mail, compose, modify],
+  draftsSend: [mail, compose, modify, send],
+  draftsRead: [mail, compose, modify, readonly],
+  messagesInsert: [mail, insert, modify],
+  messagesModify: [mail, modify],
+  messagesDelete: [mail],
+  labelsRead: [mail, labels, metadata, modify, readonly],
+  labelsWrite: [mail, labels, modify],
+} as const satisfies Record<string, readonly string[]>;
+
+export function hasMetadataScope(scopes: readonly string[]): boolean {
+  return scopes.includes(metadata);
+}
