@@ -18,6 +18,11 @@ import { loggerOptions } from "./logger.ts";
 import { errorSchema } from "../schemas/common.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { sessionRoutes } from "./routes/session.ts";
+import { applicationRoutes } from "./routes/applications.ts";
+import { iClientRoutes } from "./routes/iclients.ts";
+import { connectionRoutes } from "./routes/connections.ts";
+import { IClientStore } from "../iclients/iclient-store.ts";
+import { ConnectionStore } from "./connections/connection-store.ts";
 
 export interface AppDeps {
   db: Db;
@@ -64,5 +69,10 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   await app.register(auth, { accounts });
   await app.register(healthRoutes, { db: deps.db, redis: deps.redis });
   await app.register(sessionRoutes, { accounts, secureCookies: config.publicUrl.startsWith("https:") });
+  await app.register(applicationRoutes);
+  await app.register(iClientRoutes, { iclients: new IClientStore(deps.db, deps.secrets, { callbackUrl: config.callbackUrl }) });
+  await app.register(connectionRoutes, {
+    connections: new ConnectionStore(deps.db, { callbackUrl: config.callbackUrl, hasPlatformClient: !!config.platformClient }),
+  });
   return app;
 }

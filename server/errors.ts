@@ -6,6 +6,8 @@ export const ERROR_CODES = {
   validation_failed: { status: 400, message: "The request is not valid." },
   invalid_json: { status: 400, message: "The request body is not valid JSON." },
   invalid_borrowing: { status: 400, message: "That concurrency borrowing is not allowed." },
+  invalid_client_json: { status: 400, message: "The client JSON is not a Google OAuth client file." },
+  iclient_required: { status: 400, message: "iClientId is required: no platform iClient is configured." },
   unauthorized: { status: 401, message: "A valid API token or session is required." },
   forbidden: { status: 403, message: "This token may not do that." },
   not_found: { status: 404, message: "Not found." },

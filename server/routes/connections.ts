@@ -1,0 +1,81 @@
+import type { FastifyInstance } from "fastify";
+import { errorResponses } from "../../schemas/common.ts";
+import {
+  connectionPageSchema,
+  connectionSchema,
+  createConnectionBody,
+  listDescription,
+  listQuery,
+  resourceIdParams,
+  updateConnectionBody,
+} from "../../schemas/connections.ts";
+import type { ConnectionStore } from "../connections/connection-store.ts";
+import type { CreateConnectionInput, UpdateConnectionInput } from "../connections/connection.ts";
+import type { PageRequest } from "../connections/paging.ts";
+
+const tags = ["connections"];
+const bodyErrors = { ...errorResponses, 413: { $ref: "Error#" }, 415: { $ref: "Error#" } };
+
+/** `/v1/connections`: named Gmail connections with their scopes, iClient and concurrency. */
+export async function connectionRoutes(app: FastifyInstance, deps: { connections: ConnectionStore }): Promise<void> {
+  const { connections } = deps;
+
+  app.get<{ Querystring: PageRequest }>(
+    "/v1/connections",
+    { schema: { tags, summary: "List connections", description: listDescription, querystring: listQuery, response: { 200: connectionPageSchema, ...errorResponses } } },
+    async (request) => connections.list(request.account.id, request.query),
+  );
+
+  app.post<{ Body: CreateConnectionInput }>(
+    "/v1/connections",
+    {
+      schema: {
+        tags,
+        summary: "Create a connection (status unauthorized until authorized)",
+        description:
+          "iClientId is required unless a platform iClient is configured (400 iclient_required). A connection that sets borrowConcurrencyFrom may not set concurrencyLevel (400 invalid_borrowing); another account's iClient or lender answers 404.",
+        body: createConnectionBody,
+        response: { 201: connectionSchema, ...bodyErrors },
+      },
+    },
+    async (request, reply) => reply.status(201).send(await connections.create(request.account.id, request.body)),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    "/v1/connections/:id",
+    { schema: { tags, summary: "Get a connection", params: resourceIdParams, response: { 200: connectionSchema, ...errorResponses } } },
+    async (request) => connections.get(request.account.id, request.params.id),
+  );
+
+  app.patch<{ Params: { id: string }; Body: UpdateConnectionInput }>(
+    "/v1/connections/:id",
+    {
+      schema: {
+        tags,
+        summary: "Change a connection",
+        description: "A borrowing chain that leads back to the connection answers 400 invalid_borrowing.",
+        params: resourceIdParams,
+        body: updateConnectionBody,
+        response: { 200: connectionSchema, ...bodyErrors },
+      },
+    },
+    async (request) => connections.update(request.account.id, request.params.id, request.body),
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    "/v1/connections/:id",
+    {
+      schema: {
+        tags,
+        summary: "Delete a connection",
+        description: "Refused with 409 in_use while other connections borrow from it or a flow uses it; details.connections and details.flows name them.",
+        params: resourceIdParams,
+        response: { 204: { type: "null", description: "Deleted." }, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      await connections.delete(request.account.id, request.params.id);
+      return reply.status(204).send();
+    },
+  );
+}
