@@ -69,6 +69,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   await app.register(auth, { accounts });
   await app.register(healthRoutes, { db: deps.db, redis: deps.redis });
   await app.register(sessionRoutes, { accounts, secureCookies: config.publicUrl.startsWith("https:") });
+  await app.register((await import("./routes/web.ts")).webRoutes); // the resources panel at `/` (SPA fallback, 503 if unbuilt)
   await app.register(applicationRoutes);
   await app.register(iClientRoutes, { iclients: new IClientStore(deps.db, deps.secrets, { callbackUrl: config.callbackUrl }) });
   await app.register(connectionRoutes, {

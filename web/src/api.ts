@@ -1,0 +1,203 @@
+/**
+ * The panel's only way to the service: JSON over HTTP with the session cookie
+ * (SPEC §2). Errors come back as {@link ApiError} carrying the API's code,
+ * message and per-field details.
+ */
+
+export interface Scope {
+  scope: string;
+  label: string;
+  description: string;
+  sensitivity: "non-sensitive" | "sensitive" | "restricted";
+}
+
+export interface Application {
+  id: string;
+  name: string;
+  scopes: Scope[];
+  defaultScopes: string[];
+  supports?: { source: boolean; destination: boolean; lookup: boolean };
+}
+
+export interface IClient {
+  id: string;
+  name: string;
+  application: string;
+  clientId: string;
+  clientSecretHint?: string;
+  callbackUrlRegistered: boolean | null;
+  usedBy: Array<{ id: string; name: string }>;
+  createdAt?: string;
+  updatedAt?: string;
+}
+
+export interface Connection {
+  id: string;
+  name: string;
+  application: string;
+  scopes: string[];
+  iClientId: string | null;
+  callbackUrl: string;
+  borrowConcurrencyFrom: string | null;
+  concurrencyLevel: number | null;
+  effectiveConcurrency?: number;
+  status: "unauthorized" | "online" | "offline";
+  offlineReason?: { code: string; message: string; at?: string } | null;
+  email?: string | null;
+  grantedScopes?: string[] | null;
+  missingScopes?: string[] | null;
+  authorizedAt?: string | null;
+}
+
+export interface Account {
+  id: string;
+  name: string;
+  isAdmin?: boolean;
+}
+
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+
+  /** Validation details as `{field: "body.name", message}` items (empty when there are none). */
+  get fieldProblems(): FieldProblem[] {
+    return Array.isArray(this.details)
+      ? this.details.filter((d): d is FieldProblem => typeof d?.field === "string" && typeof d?.message === "string")
+      : [];
+  }
+}
+
+/** Fires `expired` when a call answers 401 (the session ended or was revoked). */
+export const sessionEvents = new EventTarget();
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      credentials: "same-origin",
+      headers: { accept: "application/json", ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+  } catch {
+    throw new ApiError(0, "network_error", "The service could not be reached. Check your connection and try again.");
+  }
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  let json: any;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!res.ok) {
+    const err = json?.error;
+    if (res.status === 401 && path !== "/v1/session" && path !== "/v1/me") sessionEvents.dispatchEvent(new Event("expired"));
+    throw new ApiError(
+      res.status,
+      typeof err?.code === "string" ? err.code : `http_${res.status}`,
+      typeof err?.message === "string" ? err.message : `The service answered ${res.status}.`,
+      err?.details,
+    );
+  }
+  return json as T;
+}
+
+interface Page<T> {
+  items: T[];
+  nextCursor?: string | null;
+}
+
+/** Every item of a paged list (`{items, nextCursor}`), following the cursor. */
+async function all<T>(path: string): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | null | undefined;
+  for (let i = 0; i < 50; i++) {
+    const sep = path.includes("?") ? "&" : "?";
+    const page = await call<Page<T> | T[]>("GET", cursor ? `${path}${sep}cursor=${encodeURIComponent(cursor)}` : path);
+    if (Array.isArray(page)) return page;
+    items.push(...page.items);
+    cursor = page.nextCursor;
+    if (!cursor) break;
+  }
+  return items;
+}
+
+const id = (s: string) => encodeURIComponent(s);
+
+export type ConnectionInput = {
+  name: string;
+  application: string;
+  scopes: string[];
+  iClientId?: string | null;
+  borrowConcurrencyFrom?: string | null;
+  concurrencyLevel?: number | null;
+};
+
+export type IClientInput =
+  | { name: string; application: string; clientId: string; clientSecret?: string }
+  | { name: string; application: string; clientJson: unknown };
+
+export type TestResult = { ok: true; email: string } | { ok: false; error: { code: string; message: string } };
+
+export const api = {
+  signIn: (token: string) => call<Account>("POST", "/v1/session", { token }),
+  signOut: () => call<void>("DELETE", "/v1/session"),
+  me: () => call<Account>("GET", "/v1/me"),
+
+  applications: async () => {
+    const res = await call<Application[] | Page<Application>>("GET", "/v1/applications");
+    return Array.isArray(res) ? res : res.items;
+  },
+
+  iclients: () => all<IClient>("/v1/iclients"),
+  createIClient: (body: IClientInput) => call<IClient>("POST", "/v1/iclients", body),
+  updateIClient: (iclientId: string, body: Partial<IClientInput>) => call<IClient>("PATCH", `/v1/iclients/${id(iclientId)}`, body),
+  deleteIClient: (iclientId: string) => call<void>("DELETE", `/v1/iclients/${id(iclientId)}`),
+
+  connections: () => all<Connection>("/v1/connections"),
+  connection: (connectionId: string) => call<Connection>("GET", `/v1/connections/${id(connectionId)}`),
+  createConnection: (body: ConnectionInput) => call<Connection>("POST", "/v1/connections", body),
+  updateConnection: (connectionId: string, body: Partial<ConnectionInput>) =>
+    call<Connection>("PATCH", `/v1/connections/${id(connectionId)}`, body),
+  deleteConnection: (connectionId: string) => call<void>("DELETE", `/v1/connections/${id(connectionId)}`),
+  authorize: (connectionId: string) =>
+    call<{ authorizeUrl: string; expiresAt: string }>("POST", `/v1/connections/${id(connectionId)}/authorize`, {}),
+  testConnection: (connectionId: string) => call<TestResult>("POST", `/v1/connections/${id(connectionId)}/test`, {}),
+  deauthorize: (connectionId: string) => call<Connection>("POST", `/v1/connections/${id(connectionId)}/deauthorize`, {}),
+};
+
+/** `body.name` → `name`; `body.clientJson.web.redirect_uris` → `clientJson`. */
+export function fieldOf(problem: FieldProblem): string {
+  const parts = problem.field.split(".");
+  return (parts[0] === "body" ? parts[1] : parts[0]) ?? "";
+}
+
+/** Split an error into messages per field and the rest, for forms. */
+export function problemsByField(err: unknown, known: string[]): { fields: Record<string, string>; general?: string } {
+  if (!(err instanceof ApiError)) return { fields: {}, general: err instanceof Error ? err.message : String(err) };
+  const fields: Record<string, string> = {};
+  for (const p of err.fieldProblems) {
+    const f = fieldOf(p);
+    if (known.includes(f) && !fields[f]) fields[f] = p.message.endsWith(".") ? p.message : `${p.message}.`;
+  }
+  // 409 name_taken and friends name no field; a conflict on create is almost always the name.
+  if (Object.keys(fields).length === 0 && err.code === "name_taken" && known.includes("name")) {
+    fields.name = err.message;
+    return { fields };
+  }
+  if (Object.keys(fields).length > 0 && err.fieldProblems.every((p) => known.includes(fieldOf(p)))) return { fields };
+  return { fields, general: err.message };
+}

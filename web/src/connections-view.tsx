@@ -1,0 +1,156 @@
+/** The Connections list with its actions, the application list and the Create/Edit pane. */
+import { useCallback, useEffect, useState } from "preact/hooks";
+import { api, type Application, type Connection, type IClient } from "./api.ts";
+import { ConfirmDialog, Dialog } from "./dialog.tsx";
+import { ConnectionPane } from "./connection-pane.tsx";
+import { ConnectionRow } from "./connection-row.tsx";
+
+type Pane = null | { kind: "pick" } | { kind: "create"; app: Application } | { kind: "edit"; connection: Connection };
+
+export function ConnectionsView() {
+  const [connections, setConnections] = useState<Connection[]>();
+  const [iclients, setIClients] = useState<IClient[]>([]);
+  const [apps, setApps] = useState<Application[]>();
+  const [error, setError] = useState<string>();
+  const [pane, setPane] = useState<Pane>(null);
+  const [deleting, setDeleting] = useState<{ connection: Connection; busy?: boolean; error?: string }>();
+  const [notice, setNotice] = useState<string>();
+
+  const refresh = useCallback(async () => {
+    try {
+      const [list, ics] = await Promise.all([api.connections(), api.iclients().catch(() => [] as IClient[])]);
+      setConnections(list);
+      setIClients(ics);
+      setError(undefined);
+    } catch (err) {
+      setError(`Could not load connections: ${(err as Error).message}`);
+    }
+  }, []);
+
+  useEffect(() => {
+    void refresh();
+    api.applications().then(setApps, (err) => setError(`Could not load applications: ${(err as Error).message}`));
+  }, [refresh]);
+
+  const callbackUrl = connections?.find((c) => c.callbackUrl)?.callbackUrl ?? `${location.origin}/oauth2/callback`;
+  const appName = (id: string) => apps?.find((a) => a.id === id)?.name ?? id;
+
+  async function confirmDelete() {
+    if (!deleting) return;
+    setDeleting({ ...deleting, busy: true, error: undefined });
+    try {
+      await api.deleteConnection(deleting.connection.id);
+      setNotice(`Deleted ${deleting.connection.name}.`);
+      setDeleting(undefined);
+      await refresh();
+    } catch (err) {
+      setDeleting({ ...deleting, busy: false, error: (err as Error).message });
+    }
+  }
+
+  const paneApp = pane?.kind === "create" ? pane.app : pane?.kind === "edit" ? apps?.find((a) => a.id === pane.connection.application) : undefined;
+
+  return (
+    <section aria-labelledby="connections-title">
+      <div class="view-head">
+        <h1 id="connections-title">Connections</h1>
+        <button type="button" class="primary" onClick={() => setPane({ kind: "pick" })} disabled={!apps}>
+          Create connection
+        </button>
+      </div>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <p class="success" role="status">
+        {notice}
+      </p>
+      {connections === undefined && !error && <p class="muted">Loading…</p>}
+      {connections?.length === 0 && <p class="empty">No connections yet. Create one to link a Gmail account.</p>}
+      {connections && connections.length > 0 && (
+        <table class="list">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Application</th>
+              <th scope="col">Status</th>
+              <th scope="col">Gmail address</th>
+              <th scope="col">
+                <span class="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {connections.map((c) => (
+              <ConnectionRow
+                key={c.id}
+                connection={c}
+                applicationName={appName(c.application)}
+                catalogue={apps?.find((a) => a.id === c.application)?.scopes ?? []}
+                onEdit={() => setPane({ kind: "edit", connection: c })}
+                onDelete={() => setDeleting({ connection: c })}
+                onChanged={refresh}
+              />
+            ))}
+          </tbody>
+        </table>
+      )}
+
+      {pane?.kind === "pick" && apps && (
+        <Dialog title="Choose an application" onClose={() => setPane(null)}>
+          <div class="dialog-body">
+            <ul class="app-list">
+              {apps.map((a) => (
+                <li key={a.id}>
+                  <button type="button" class="app-choice" onClick={() => setPane({ kind: "create", app: a })}>
+                    <span class="app-icon" aria-hidden="true">
+                      {a.name.slice(0, 1)}
+                    </span>
+                    {a.name}
+                  </button>
+                </li>
+              ))}
+            </ul>
+          </div>
+        </Dialog>
+      )}
+      {(pane?.kind === "create" || pane?.kind === "edit") && paneApp && (
+        <ConnectionPane
+          key={pane.kind === "edit" ? pane.connection.id : "new"}
+          application={paneApp}
+          connection={pane.kind === "edit" ? pane.connection : undefined}
+          connections={connections ?? []}
+          iclients={iclients}
+          callbackUrl={callbackUrl}
+          onIClientSaved={(ic) => setIClients((list) => [...list.filter((x) => x.id !== ic.id), ic])}
+          onChanged={() => void refresh()}
+          onClose={(changed) => {
+            setPane(null);
+            if (changed) void refresh();
+          }}
+          onAuthorized={(c) => {
+            setPane(null);
+            setNotice(`${c.name} is authorized.`);
+            void refresh();
+          }}
+        />
+      )}
+      {deleting && (
+        <ConfirmDialog
+          title="Delete connection?"
+          message={
+            <p>
+              Delete <strong>{deleting.connection.name}</strong>? Its tokens are revoked and flows that use it stop working. This cannot be undone.
+            </p>
+          }
+          confirmLabel="Delete"
+          busy={deleting.busy}
+          error={deleting.error}
+          onConfirm={confirmDelete}
+          onClose={() => setDeleting(undefined)}
+        />
+      )}
+    </section>
+  );
+}
