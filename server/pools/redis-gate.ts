@@ -86,7 +86,7 @@ export class RedisGate implements PoolGate {
         ? new Redis(opts.redis, { ...base, ...extra })
         : new Redis({ ...base, ...opts.redis, ...extra });
     // Auto-pipelining batches the scripts of one event-loop turn into one write.
-    this.#cmd = connect({ enableAutoPipelining: true }) as ScriptRedis;
+    this.#cmd = connect({ enableAutoPipelining: false }) as ScriptRedis;
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       this.#cmd.defineCommand(name, { numberOfKeys: 5, lua });
     }

@@ -14,10 +14,18 @@
  * (`<prefix>:grant:<process>`) and its lease length is used when a slot is granted to it.
  */
 
+// Every redis.call costs a few microseconds of script overhead, so the hot paths (acquire of a
+// free slot, release with nobody waiting) make as few as they can.
 const PRELUDE = `
 local h, q, ql, m, p = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now
+local function clock()
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return now
+end
 
 local function lease_of(id)
   return tonumber(string.match(id, '^[^:]+:(%d+):'))
@@ -25,8 +33,8 @@ end
 
 -- Forget holders and waiters whose process stopped renewing (SIGKILL, lost network).
 local function reclaim()
-  redis.call('ZREMRANGEBYSCORE', h, '-inf', now)
-  local dead = redis.call('ZRANGEBYSCORE', ql, '-inf', now, 'LIMIT', 0, 500)
+  redis.call('ZREMRANGEBYSCORE', h, '-inf', clock())
+  local dead = redis.call('ZRANGEBYSCORE', ql, '-inf', clock(), 'LIMIT', 0, 500)
   if #dead > 0 then
     redis.call('ZREM', ql, unpack(dead))
     redis.call('ZREM', q, unpack(dead))
@@ -34,23 +42,27 @@ local function reclaim()
 end
 
 -- Hand free slots to the head of the queue and tell each owner on its process channel.
+-- Invariant kept by every script: unless paused, the queue is empty or the pool is full.
 local function grant(chan)
-  if redis.call('EXISTS', p) == 1 then return end
-  local limit = tonumber(redis.call('HGET', m, 'limit') or '1')
-  local free = limit - redis.call('ZCARD', h)
+  if redis.call('ZCARD', q) == 0 or redis.call('EXISTS', p) == 1 then return end
+  local free = tonumber(redis.call('HGET', m, 'limit') or '1') - redis.call('ZCARD', h)
   while free > 0 do
-    local head = redis.call('ZRANGE', q, 0, 0)[1]
+    local popped = redis.call('ZPOPMIN', q)
+    local head = popped[1]
     if not head then return end
-    redis.call('ZREM', q, head)
+    local expires = redis.call('ZSCORE', ql, head)
     redis.call('ZREM', ql, head)
-    redis.call('ZADD', h, now + lease_of(head), head)
-    redis.call('PUBLISH', chan .. string.match(head, '^[^:]+'), head)
-    free = free - 1
+    -- A waiter whose process died is dropped here rather than handed a slot.
+    if not expires or tonumber(expires) > clock() then
+      redis.call('ZADD', h, clock() + lease_of(head), head)
+      redis.call('PUBLISH', chan .. string.match(head, '^[^:]+'), head)
+      free = free - 1
+    end
   end
 end
 `;
 
-/** Script name → [number of keys, Lua body]. */
+/** Script name → Lua body; every script takes the five keys of one pool. */
 export const SCRIPTS = {
   /**
    * ARGV: id, limit, idleTtlMs, grantChannelPrefix.
@@ -58,25 +70,30 @@ export const SCRIPTS = {
    */
   gateAcquire: `${PRELUDE}
 local id, limit = ARGV[1], tonumber(ARGV[2])
-reclaim()
-redis.call('HSET', m, 'limit', limit)
-redis.call('PEXPIRE', m, ARGV[3])
+local raised = false
+if redis.call('HGET', m, 'limit') ~= ARGV[2] then
+  redis.call('HSET', m, 'limit', ARGV[2])
+  redis.call('PEXPIRE', m, ARGV[3])
+  raised = true
+end
 local pttl = redis.call('PTTL', p)
-if pttl <= 0 and redis.call('ZCARD', q) == 0 and redis.call('ZCARD', h) < limit then
-  redis.call('ZADD', h, now + lease_of(id), id)
+local room = pttl <= 0 and redis.call('ZCARD', h) < limit
+if room and redis.call('ZCARD', q) == 0 then
+  redis.call('ZADD', h, clock() + lease_of(id), id)
   return {1, pttl}
 end
 redis.call('ZADD', q, redis.call('HINCRBY', m, 'seq', 1), id)
-redis.call('ZADD', ql, now + lease_of(id), id)
-grant(ARGV[4])
-if redis.call('ZSCORE', h, id) then return {1, pttl} end
+redis.call('ZADD', ql, clock() + lease_of(id), id)
+if room or raised then
+  grant(ARGV[4])
+  if redis.call('ZSCORE', h, id) then return {1, pttl} end
+end
 return {0, pttl}
 `,
 
   /** ARGV: id, grantChannelPrefix. Returns 1 when the slot was held. */
   gateRelease: `${PRELUDE}
 local removed = redis.call('ZREM', h, ARGV[1])
-reclaim()
 grant(ARGV[2])
 return removed
 `,
@@ -91,7 +108,6 @@ if redis.call('ZREM', q, ARGV[1]) == 1 then
   return 0
 end
 if redis.call('ZREM', h, ARGV[1]) == 1 then
-  reclaim()
   grant(ARGV[2])
   return 1
 end
@@ -99,9 +115,9 @@ return -1
 `,
 
   /**
-   * Renew this process's leases in one pool, reclaim dead ones, grant, and report which of our
-   * waiters hold a slot by now (a grant whose message was lost).
-   * ARGV: grantChannelPrefix, idleTtlMs, nHeld, held ids..., waiting ids...
+   * The safety poll, per pool and process: renew this process's leases, reclaim those of dead
+   * processes, grant, and report which of our waiters hold a slot by now (a grant whose message
+   * was lost). ARGV: grantChannelPrefix, idleTtlMs, nHeld, held ids..., waiting ids...
    * Returns {pause ms left, granted waiter ids...}.
    */
   gateTick: `${PRELUDE}
@@ -109,12 +125,12 @@ local nheld = tonumber(ARGV[3])
 for i = 4, #ARGV do
   local id = ARGV[i]
   if i < 4 + nheld then
-    redis.call('ZADD', h, 'XX', now + lease_of(id), id)
+    redis.call('ZADD', h, 'XX', clock() + lease_of(id), id)
   else
-    redis.call('ZADD', ql, 'XX', now + lease_of(id), id)
+    redis.call('ZADD', ql, 'XX', clock() + lease_of(id), id)
   end
 end
-if redis.call('EXISTS', m) == 1 then redis.call('PEXPIRE', m, ARGV[2]) end
+redis.call('PEXPIRE', m, ARGV[2])
 reclaim()
 grant(ARGV[1])
 local out = {redis.call('PTTL', p)}
