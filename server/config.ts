@@ -6,6 +6,7 @@
 import { Ajv } from "ajv";
 import addFormatsModule from "ajv-formats";
 import path from "node:path";
+import { REAL_GOOGLE, emulatorEndpoints, type GoogleEndpoints } from "../connector/endpoints.ts";
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -16,22 +17,7 @@ export const DEFAULT_DATA_DIR = "./data";
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export const SANDBOX_PREFIX = "/sandbox/google";
 
-export const REAL_GOOGLE = Object.freeze({
-  authUrl: "https://accounts.google.com/o/oauth2/v2/auth",
-  tokenUrl: "https://oauth2.googleapis.com/token",
-  revokeUrl: "https://oauth2.googleapis.com/revoke",
-  userinfoUrl: "https://www.googleapis.com/oauth2/v2/userinfo",
-  gmailUrl: "https://gmail.googleapis.com/",
-});
-
-export interface GoogleEndpoints {
-  authUrl: string;
-  tokenUrl: string;
-  revokeUrl: string;
-  userinfoUrl: string;
-  /** Root URL of the Gmail API (ends with `/`). */
-  gmailUrl: string;
-}
+export { REAL_GOOGLE, type GoogleEndpoints };
 
 export interface Config {
   port: number;
@@ -115,7 +101,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = process.argv
   const port: number = v.PORT ?? DEFAULT_PORT;
   const publicUrl = String(v.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, "");
   const sandbox = v.GOOGLE_SANDBOX === true;
-  const base = sandbox ? sandboxEndpoints(`${publicUrl}${SANDBOX_PREFIX}`) : REAL_GOOGLE;
+  const base = sandbox ? emulatorEndpoints(`${publicUrl}${SANDBOX_PREFIX}`) : REAL_GOOGLE;
   const gmailUrl: string = v.GMAIL_API_URL ?? base.gmailUrl;
   const config: Config = {
     port,
@@ -142,15 +128,4 @@ export function loadConfig(env: Env = process.env, argv: string[] = process.argv
     bodyLimit: DEFAULT_BODY_LIMIT,
   };
   return Object.freeze(config);
-}
-
-/** The Google URLs of an emulator whose base URL is `base` (SPEC §3). */
-export function sandboxEndpoints(base: string): GoogleEndpoints {
-  return {
-    authUrl: `${base}/o/oauth2/v2/auth`,
-    tokenUrl: `${base}/token`,
-    revokeUrl: `${base}/revoke`,
-    userinfoUrl: `${base}/oauth2/v2/userinfo`,
-    gmailUrl: `${base}/`,
-  };
 }

@@ -1,0 +1,67 @@
+/**
+ * The one choke point of every Gmail API request made for a connection:
+ * status and scope checks first (no call to Google when they fail), then a
+ * slot of the connection's pool, a valid access token, the call, and Google's
+ * answers mapped (401 → one refresh and retry, rate limit → pool pause and
+ * retry, `invalid_grant` → offline).
+ */
+import type { gmail_v1 } from "@googleapis/gmail";
+import type { FastifyBaseLogger } from "fastify";
+import { gmailClient } from "../connector/gmail-client.ts";
+import { assertScopeFor, type GmailMethod } from "../connector/gmail-methods.ts";
+import { GoogleApiError, RateLimitedError, toConnectorError } from "../connector/errors.ts";
+import type { GoogleEndpoints } from "../connector/endpoints.ts";
+import { runInPool, type PoolGate } from "./pools/index.ts";
+import type { ConnectionStore } from "./connections/connection-store.ts";
+import type { TokenManager } from "./oauth/token-manager.ts";
+import { ConnectionUnavailableError } from "./oauth/connection-errors.ts";
+
+export interface GmailRunnerDeps {
+  connections: ConnectionStore;
+  tokens: TokenManager;
+  gate: PoolGate;
+  endpoints: GoogleEndpoints;
+  log?: FastifyBaseLogger;
+}
+
+export class GmailRunner {
+  constructor(private readonly deps: GmailRunnerDeps) {}
+
+  /** Run `call` for the connection, holding a slot of its pool. */
+  async run<T>(accountId: string, connectionId: string, method: GmailMethod, call: (gmail: gmail_v1.Gmail) => Promise<T>): Promise<T> {
+    const { connections, tokens, gate, endpoints } = this.deps;
+    const connection = await connections.get(accountId, connectionId);
+    if (connection.status !== "online") {
+      throw new ConnectionUnavailableError(connection.status, connection.offlineReason);
+    }
+    assertScopeFor(method, connection.grantedScopes ?? []);
+    const pool = await connections.resolvePool(accountId, connectionId);
+    return runInPool(
+      gate,
+      { id: pool.poolId, limit: async () => (await connections.resolvePool(accountId, connectionId)).limit },
+      async () => {
+        let t = await tokens.accessToken(accountId, connectionId);
+        try {
+          return await call(gmailClient(endpoints, t.accessToken, t.expiryDate));
+        } catch (err) {
+          const mapped = toConnectorError(err);
+          if (!(mapped instanceof GoogleApiError && mapped.status === 401)) throw mapped ?? err;
+          // Google refused a token we thought valid (revoked access token, clock skew): refresh once.
+          t = await tokens.accessToken(accountId, connectionId, t.accessToken);
+          try {
+            return await call(gmailClient(endpoints, t.accessToken, t.expiryDate));
+          } catch (again) {
+            throw toConnectorError(again) ?? again;
+          }
+        }
+      },
+      {
+        classify: (err) => {
+          if (!(err instanceof RateLimitedError)) return null;
+          this.deps.log?.warn({ connectionId, poolId: pool.poolId, retryAfterMs: err.retryAfterMs }, "Google rate limit: pausing pool");
+          return { retryAfterMs: err.retryAfterMs };
+        },
+      },
+    );
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Save & authorize (SPEC §2): start an attempt, complete it at the callback,
+ * and undo it (deauthorize). Google calls go through the connector's
+ * GoogleOAuth; this file holds the rules.
+ */
+import { GoogleOAuth, type ClientCredentials } from "../../connector/oauth.ts";
+import type { GoogleEndpoints } from "../../connector/endpoints.ts";
+import { ConnectorError } from "../../connector/errors.ts";
+import { ApiError } from "../errors.ts";
+import type { ConnectionStore } from "../connections/connection-store.ts";
+import type { IClientStore } from "../../iclients/iclient-store.ts";
+import type { StateStore } from "./state-store.ts";
+import type { TokenStore } from "./token-store.ts";
+import type { CallbackResult } from "./callback-page.ts";
+
+export interface AuthorizationDeps {
+  connections: ConnectionStore;
+  iclients: IClientStore;
+  states: StateStore;
+  tokens: TokenStore;
+  endpoints: GoogleEndpoints;
+  callbackUrl: string;
+  platformClient?: ClientCredentials;
+}
+
+const STATE_ERRORS = {
+  unknown_state: "This authorization link is not valid. Start again with Save & authorize.",
+  state_used: "This authorization was already completed or abandoned. Start again with Save & authorize.",
+  state_expired: "This authorization took longer than 10 minutes and expired. Start again with Save & authorize.",
+} as const;
+
+export class AuthorizationService {
+  constructor(private readonly deps: AuthorizationDeps) {}
+
+  /** The client credentials of a connection: its iClient's, or the platform iClient. */
+  async credentials(accountId: string, connectionId: string): Promise<ClientCredentials> {
+    const connection = await this.deps.connections.get(accountId, connectionId);
+    if (connection.iClientId) return this.deps.iclients.credentials(accountId, connection.iClientId);
+    if (this.deps.platformClient) return this.deps.platformClient;
+    throw new ApiError("validation_failed", "The connection has no iClient and no platform iClient is configured.");
+  }
+
+  async oauthFor(accountId: string, connectionId: string): Promise<GoogleOAuth> {
+    return this.oauth(await this.credentials(accountId, connectionId));
+  }
+
+  /** Step 2: a state bound to this account and connection, and the consent URL. */
+  async start(accountId: string, connectionId: string): Promise<{ authorizeUrl: string; expiresAt: string }> {
+    const connection = await this.deps.connections.get(accountId, connectionId);
+    const creds = await this.credentials(accountId, connectionId);
+    const oauth = this.oauth(creds);
+    const { codeVerifier, codeChallenge } = await oauth.pkce();
+    const { state, expiresAt } = await this.deps.states.issue({
+      accountId,
+      connectionId,
+      clientId: creds.clientId,
+      scopes: connection.scopes,
+      codeVerifier,
+    });
+    const authorizeUrl = oauth.authorizationUrl(connection.scopes, state, codeChallenge);
+    return { authorizeUrl, expiresAt: expiresAt.toISOString() };
+  }
+
+  /** Step 3: every check of the callback. Never throws; the result says what happened. */
+  async complete(query: Record<string, string | undefined>): Promise<CallbackResult> {
+    if (!query.state) return fail(null, "unknown_state", STATE_ERRORS.unknown_state);
+    const consumed = await this.deps.states.consume(query.state);
+    if (!consumed.ok) return fail(null, consumed.reason, STATE_ERRORS[consumed.reason]);
+    const { attempt } = consumed;
+    const id = attempt.connectionId;
+    if (query.error) {
+      return query.error === "access_denied"
+        ? fail(id, "access_denied", "Access was denied on Google's consent page. The connection was not changed.")
+        : fail(id, "authorization_failed", `Google did not authorize the connection (${query.error}).`);
+    }
+    if (!query.code) return fail(id, "authorization_failed", "Google sent no authorization code.");
+    try {
+      const creds = await this.credentials(attempt.accountId, id);
+      if (creds.clientId !== attempt.clientId) {
+        return fail(id, "iclient_changed", "The connection's iClient changed during authorization. Start again.");
+      }
+      const oauth = this.oauth(creds);
+      const tokens = await oauth.exchangeCode(query.code, attempt.codeVerifier);
+      const email = await oauth.userEmail(tokens.accessToken);
+      const granted = tokens.grantedScopes.length ? tokens.grantedScopes : (query.scope ?? "").split(" ").filter(Boolean);
+      const missingScopes = attempt.scopes.filter((s) => !granted.includes(s));
+      await this.deps.tokens.authorize(id, { tokens: { ...tokens, grantedScopes: granted }, email, grantedScopes: granted, missingScopes, clientId: creds.clientId });
+      return { ok: true, connectionId: id, email, missingScopes };
+    } catch (err) {
+      if (err instanceof ConnectorError) return fail(id, err.code, err.message);
+      if (err instanceof ApiError) return fail(id, err.code, err.message);
+      throw err;
+    }
+  }
+
+  /** Revoke the grant at Google and set the connection `unauthorized`. */
+  async deauthorize(accountId: string, connectionId: string): Promise<void> {
+    await this.deps.connections.get(accountId, connectionId);
+    const stored = await this.deps.tokens.read(connectionId);
+    if (stored?.tokens) {
+      const oauth = await this.oauthFor(accountId, connectionId);
+      try {
+        await oauth.revoke(stored.tokens.refreshToken);
+      } catch (err) {
+        throw new ApiError("google_unavailable", "Google did not confirm the revocation; the connection was left as it was.", undefined, { cause: err });
+      }
+    }
+    await this.deps.tokens.clear(connectionId);
+  }
+
+  private oauth(client: ClientCredentials): GoogleOAuth {
+    return new GoogleOAuth({ endpoints: this.deps.endpoints, client, redirectUri: this.deps.callbackUrl });
+  }
+}
+
+function fail(connectionId: string | null, code: string, message: string): CallbackResult {
+  return { ok: false, connectionId, error: { code, message } };
+}

@@ -1,0 +1,44 @@
+/**
+ * Cross-process mutual exclusion for token refreshes: in queue mode a short
+ * Redis lock per connection (SET NX PX, released only by its owner); in
+ * single-process mode the token manager's promise map already serialises.
+ */
+import { randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+
+export interface RefreshLock {
+  /** Run `fn` while holding the lock of `key`. */
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+}
+
+export const processLocalLock: RefreshLock = { withLock: (_key, fn) => fn() };
+
+/** Longest a refresh may hold the lock; a crashed holder's lock lapses after it. */
+export const DEFAULT_REFRESH_LOCK_MS = 15_000;
+const RETRY_MS = 25;
+
+const RELEASE = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`;
+
+export class RedisRefreshLock implements RefreshLock {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = "mailbridge:refresh",
+    private readonly ttlMs = DEFAULT_REFRESH_LOCK_MS,
+  ) {}
+
+  async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const name = `${this.prefix}:${key}`;
+    const owner = randomBytes(12).toString("hex");
+    const deadline = Date.now() + this.ttlMs * 2;
+    // Waiting here is rare (another process is refreshing this very connection) and short.
+    while ((await this.redis.set(name, owner, "PX", this.ttlMs, "NX")) !== "OK") {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for the refresh lock of ${key}`);
+      await new Promise((r) => setTimeout(r, RETRY_MS));
+    }
+    try {
+      return await fn();
+    } finally {
+      await this.redis.eval(RELEASE, 1, name, owner).catch(() => {});
+    }
+  }
+}
