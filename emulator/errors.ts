@@ -70,13 +70,16 @@ export function authError(): GoogleError {
 
 /** 401 when no credential was sent at all. */
 export function loginRequired(): GoogleError {
-  return apiError(
-    401,
-    "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
-    "required",
-    "global",
-    { location: "Authorization", locationType: "header" },
-  );
+  const message =
+    "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
+  return new GoogleError(401, {
+    error: {
+      code: 401,
+      message,
+      errors: [{ message: "Login Required.", domain: "global", reason: "required", location: "Authorization", locationType: "header" }],
+      status: "UNAUTHENTICATED",
+    },
+  });
 }
 
 export function insufficientScopes(): GoogleError {

@@ -43,6 +43,8 @@ export class Mailbox {
   historyId = FIRST_HISTORY_ID;
   /** The smallest `startHistoryId` still answerable; older ones answer 404. */
   historyFloor = FIRST_HISTORY_ID;
+  /** Message-ID header → thread, for threading replies. */
+  private readonly threadsByMessageId = new Map<string, string>();
   private seq = 0;
   private labelSeq = 0;
 
@@ -69,9 +71,9 @@ export class Mailbox {
     const refs = `${headerValue(parsed.headers, "In-Reply-To") ?? ""} ${headerValue(parsed.headers, "References") ?? ""}`
       .match(/<[^>]+>/g);
     if (!refs) return undefined;
-    for (const message of this.messages.values()) {
-      const own = headerValue(message.parsed.headers, "Message-ID");
-      if (own && refs.includes(own.trim())) return message.threadId;
+    for (const ref of refs.reverse()) {
+      const thread = this.threadsByMessageId.get(ref);
+      if (thread && [...this.messages.values()].some((m) => m.threadId === thread)) return thread;
     }
     return undefined;
   }
@@ -88,6 +90,8 @@ export class Mailbox {
       parsed,
     };
     this.messages.set(id, message);
+    const own = headerValue(parsed.headers, "Message-ID")?.trim();
+    if (own) this.threadsByMessageId.set(own, message.threadId);
     this.record(message, { messagesAdded: [{ message: this.ref(message) }] });
     return message;
   }
