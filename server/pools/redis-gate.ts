@@ -45,9 +45,12 @@ interface Waiter {
 
 /** What this process holds and awaits in one pool: the leases it must renew. */
 interface LocalPool {
+  keys: PoolKeys;
   held: Set<string>;
   waiting: Set<string>;
 }
+
+type PoolKeys = [string, string, string, string, string];
 
 /**
  * Queue-mode gate: pools live in Redis and hold across every process sharing it.
@@ -173,7 +176,9 @@ export class RedisGate implements PoolGate {
     await Promise.allSettled([this.#cmd.quit(), this.#sub.quit()]);
   }
 
-  #keys(poolId: string): [string, string, string, string, string] {
+  #keys(poolId: string): PoolKeys {
+    const local = this.#local.get(poolId);
+    if (local) return local.keys;
     // The hash tag keeps a pool's keys in one cluster slot, as multi-key scripts require.
     const base = `${this.#prefix}:{${poolId}}:`;
     return [base + "h", base + "q", base + "ql", base + "m", base + "p"];
@@ -182,7 +187,7 @@ export class RedisGate implements PoolGate {
   #localPool(poolId: string): LocalPool {
     let local = this.#local.get(poolId);
     if (!local) {
-      local = { held: new Set(), waiting: new Set() };
+      local = { keys: this.#keys(poolId), held: new Set(), waiting: new Set() };
       this.#local.set(poolId, local);
     }
     return local;
@@ -226,7 +231,7 @@ export class RedisGate implements PoolGate {
         const local = this.#local.get(poolId);
         if (!local?.held.delete(id)) return; // given back by close()
         this.#prune(poolId, local);
-        await this.#cmd.gateRelease(...this.#keys(poolId), id, this.#grantPrefix);
+        await this.#cmd.gateRelease(...local.keys, id, this.#grantPrefix);
       },
     };
   }
