@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 export const DEFAULT_WEB_ROOT = fileURLToPath(new URL("../../web/dist", import.meta.url));
 
 /** Paths that belong to the service, never to the panel. */
-const SERVICE_PREFIXES = ["/v1", "/docs", "/oauth2", "/sandbox", "/metrics", "/health", "/admin"];
+const SERVICE_PREFIXES = ["/v1", "/docs", "/oauth2", "/sandbox", "/metrics", "/healthz", "/readyz", "/admin"];
 
 export interface WebRoutesOptions {
   /** Directory of the built panel. @defaultValue {@link DEFAULT_WEB_ROOT} */

@@ -58,18 +58,27 @@ export function ConnectionPane(props: ConnectionPaneProps) {
     if ((errors.borrowConcurrencyFrom || errors.concurrencyLevel) && advancedRef.current) advancedRef.current.open = true;
   }, [errors]);
 
-  function body(): ConnectionInput {
+  /** The full body to create; for an update only what changed (an unchanged PATCH must not force reauthorization). */
+  function body(): Partial<ConnectionInput> {
     const b: ConnectionInput = { name: name.trim(), application: application.id, scopes };
-    if (ownClient) b.iClientId = iClientId || null;
-    else if (saved?.iClientId) b.iClientId = null;
-    if (borrow) {
-      b.borrowConcurrencyFrom = borrow;
-      if (saved?.concurrencyLevel != null) b.concurrencyLevel = null;
-    } else {
+    b.iClientId = ownClient ? iClientId || null : null;
+    if (borrow) b.borrowConcurrencyFrom = borrow;
+    else {
+      b.borrowConcurrencyFrom = null;
       b.concurrencyLevel = Number(level);
-      if (saved?.borrowConcurrencyFrom) b.borrowConcurrencyFrom = null;
     }
-    return b;
+    if (!saved) {
+      if (!ownClient) delete b.iClientId;
+      if (!borrow) delete b.borrowConcurrencyFrom;
+      return b;
+    }
+    const patch: Partial<ConnectionInput> = {};
+    if (b.name !== saved.name) patch.name = b.name;
+    if ([...b.scopes].sort().join(" ") !== [...saved.scopes].sort().join(" ")) patch.scopes = b.scopes;
+    if ((b.iClientId ?? null) !== (saved.iClientId ?? null)) patch.iClientId = b.iClientId;
+    if ((b.borrowConcurrencyFrom ?? null) !== (saved.borrowConcurrencyFrom ?? null)) patch.borrowConcurrencyFrom = b.borrowConcurrencyFrom;
+    if (b.concurrencyLevel !== undefined && b.concurrencyLevel !== saved.concurrencyLevel) patch.concurrencyLevel = b.concurrencyLevel;
+    return patch;
   }
 
   function validate(): boolean {
@@ -87,7 +96,11 @@ export function ConnectionPane(props: ConnectionPaneProps) {
   async function persist(): Promise<Connection | undefined> {
     try {
       const b = body();
-      const result = saved ? await api.updateConnection(saved.id, b) : await api.createConnection(b);
+      const result = saved
+        ? Object.keys(b).length
+          ? await api.updateConnection(saved.id, b)
+          : saved
+        : await api.createConnection(b as ConnectionInput);
       setSaved(result);
       props.onChanged();
       return result;

@@ -1,0 +1,73 @@
+/**
+ * Debian's Chromium driven by playwright-core (never a downloaded browser),
+ * one per test file, with a fresh user-data-dir, and the screenshot every UI
+ * test leaves in test-artifacts/ui/.
+ */
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const ARTIFACTS = fileURLToPath(new URL("../../../test-artifacts/ui/", import.meta.url));
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+
+export interface TestBrowser {
+  context: BrowserContext;
+  /** A new tab on `baseURL`, signed out. */
+  newPage(viewport?: { width: number; height: number }): Promise<Page>;
+  close(): Promise<void>;
+}
+
+export async function launchBrowser(baseURL: string): Promise<TestBrowser> {
+  const userDataDir = await mkdtemp(path.join(tmpdir(), "mailbridge-ui-"));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    baseURL,
+    viewport: DESKTOP,
+    permissions: ["clipboard-read", "clipboard-write"],
+  });
+  context.setDefaultTimeout(10_000);
+  return {
+    context,
+    async newPage(viewport = DESKTOP) {
+      await context.clearCookies();
+      const page = await context.newPage();
+      await page.setViewportSize(viewport);
+      return page;
+    },
+    async close() {
+      await context.close();
+      await rm(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Save the page as test-artifacts/ui/<name>.png; returns the path. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name.replace(/[^a-z0-9-]+/gi, "-").toLowerCase()}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** Sign in through the form, as a person would. */
+export async function signIn(page: Page, token: string): Promise<void> {
+  await page.goto("/");
+  await page.getByLabel("API token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+}
