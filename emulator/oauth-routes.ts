@@ -12,7 +12,8 @@ type Checked = { ok: true; client: Client; redirectUri: string; scopes: string[]
 
 /** Checks the request the way Google does before it will ever redirect back. */
 function check(state: EmulatorState, p: FormValues): Checked {
-  const fail = (code: string, message: string, status = 400): Checked => ({ ok: false, status, html: errorPage(code, message, status) });
+  // The HTTP status is always 400; the page shows Google's own "Error 401: invalid_client" text.
+  const fail = (code: string, message: string, shown = 400): Checked => ({ ok: false, status: 400, html: errorPage(code, message, shown) });
   const clientId = first(p.client_id);
   if (!clientId) return fail("invalid_request", "Missing required parameter: client_id");
   const client = state.clients.get(clientId);
