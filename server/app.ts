@@ -23,14 +23,32 @@ import { iClientRoutes } from "./routes/iclients.ts";
 import { connectionRoutes } from "./routes/connections.ts";
 import { IClientStore } from "../iclients/iclient-store.ts";
 import { ConnectionStore } from "./connections/connection-store.ts";
+import type { Redis } from "ioredis";
+import { MemoryGate, RedisGate, type PoolGate } from "./pools/index.ts";
+import { StateStore } from "./oauth/state-store.ts";
+import { TokenStore } from "./oauth/token-store.ts";
+import { TokenManager } from "./oauth/token-manager.ts";
+import { RedisRefreshLock, processLocalLock } from "./oauth/refresh-lock.ts";
+import { AuthorizationService } from "./oauth/authorization-service.ts";
+import { GmailRunner } from "./gmail-runner.ts";
+import { oauthRoutes } from "./oauth/routes.ts";
 
 export interface AppDeps {
   db: Db;
   secrets: SecretBox;
-  /** Redis client in queue mode (used by readiness and, later, the pools). */
-  redis?: { ping(): Promise<string> };
+  /** Redis client in queue mode: readiness, refresh locks. Required when `config.redisUrl` is set. */
+  redis?: Redis;
+  /** The concurrency gate; by default a RedisGate on `config.redisUrl` in queue mode, else a MemoryGate. */
+  gate?: PoolGate;
   /** Override the logger (tests pass a stream to capture every line). */
   logger?: boolean | { level: string; stream: NodeJS.WritableStream };
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The choke point of every Gmail request (used by flows and tests). */
+    gmail: GmailRunner;
+  }
 }
 
 export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise<FastifyInstance> {
@@ -71,9 +89,30 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   await app.register(sessionRoutes, { accounts, secureCookies: config.publicUrl.startsWith("https:") });
   await app.register((await import("./routes/web.ts")).webRoutes); // the resources panel at `/` (SPA fallback, 503 if unbuilt)
   await app.register(applicationRoutes);
-  await app.register(iClientRoutes, { iclients: new IClientStore(deps.db, deps.secrets, { callbackUrl: config.callbackUrl }) });
-  await app.register(connectionRoutes, {
-    connections: new ConnectionStore(deps.db, { callbackUrl: config.callbackUrl, hasPlatformClient: !!config.platformClient }),
+  const iclients = new IClientStore(deps.db, deps.secrets, { callbackUrl: config.callbackUrl });
+  const connections = new ConnectionStore(deps.db, { callbackUrl: config.callbackUrl, hasPlatformClient: !!config.platformClient });
+  await app.register(iClientRoutes, { iclients });
+  await app.register(connectionRoutes, { connections });
+
+  const gate = deps.gate ?? (config.redisUrl ? new RedisGate({ redis: config.redisUrl }) : new MemoryGate());
+  if (!deps.gate) app.addHook("onClose", () => gate.close());
+  const tokenStore = new TokenStore(deps.db, deps.secrets);
+  const authorization = new AuthorizationService({
+    connections,
+    iclients,
+    states: new StateStore(deps.db, deps.secrets),
+    tokens: tokenStore,
+    endpoints: config.google,
+    callbackUrl: config.callbackUrl,
+    platformClient: config.platformClient,
   });
+  const tokens = new TokenManager({
+    tokens: tokenStore,
+    lock: deps.redis ? new RedisRefreshLock(deps.redis) : processLocalLock,
+    oauthFor: (accountId, connectionId) => authorization.oauthFor(accountId, connectionId),
+  });
+  const gmail = new GmailRunner({ connections, tokens, gate, endpoints: config.google, log: app.log });
+  app.decorate("gmail", gmail);
+  await app.register(oauthRoutes, { authorization, connections, gmail, origin: new URL(config.publicUrl).origin });
   return app;
 }

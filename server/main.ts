@@ -9,6 +9,7 @@ import { openDb } from "./store/db.ts";
 import { SecretBox, loadSecretsKey } from "./secrets.ts";
 import { AccountStore } from "./accounts/account-store.ts";
 import { buildApp } from "./app.ts";
+import { Redis } from "ioredis";
 
 async function main(): Promise<void> {
   let config;
@@ -31,10 +32,12 @@ async function main(): Promise<void> {
     // Printed once, on the first start; never logged.
     process.stdout.write(`\nAdmin API token (shown once, also saved to ${file}):\n  ${generatedToken}\n\n`);
   }
-  const app = await buildApp(config, { db, secrets });
+  const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
+  const app = await buildApp(config, { db, secrets, redis });
   const shutdown = async (signal: string) => {
     app.log.info({ signal }, "shutting down");
     await app.close();
+    await redis?.quit();
     await db.close();
     process.exit(0);
   };

@@ -15,6 +15,8 @@ export interface TestApp {
   app: FastifyInstance;
   config: Readonly<Config>;
   store: TestDb;
+  /** The key box the app seals secrets with (to read sealed rows in assertions). */
+  secrets: SecretBox;
   adminToken: string;
   /** Every log line the app wrote, to check that no secret leaks. */
   logs: string[];
@@ -27,10 +29,13 @@ export async function startTestApp(opts: {
   backend?: Backend;
   env?: Record<string, string>;
   deps?: Partial<AppDeps>;
+  /** Reuse an open store (a second "process" on the same database). */
+  store?: TestDb;
+  secrets?: SecretBox;
 } = {}): Promise<TestApp> {
-  const store = await (opts.backend ?? pgliteBackend).open();
+  const store = opts.store ?? (await (opts.backend ?? pgliteBackend).open());
   const config = loadConfig({ DATA_DIR: store.dataDir, LOG_LEVEL: "info", ...opts.env }, []);
-  const secrets = new SecretBox([randomBytes(32)]);
+  const secrets = opts.secrets ?? new SecretBox([randomBytes(32)]);
   const logs: string[] = [];
   const stream = new Writable({
     write(chunk, _enc, cb) {
@@ -43,11 +48,13 @@ export async function startTestApp(opts: {
   const accounts = new AccountStore(store.db);
   const adminToken = `mb_test_admin_${randomBytes(12).toString("hex")}`;
   await accounts.bootstrap(adminToken);
+  const ownsStore = !opts.store;
   let n = 0;
   return {
     app,
     config,
     store,
+    secrets,
     adminToken,
     logs,
     async newAccount(name = `acct${++n}_${randomBytes(3).toString("hex")}`) {
@@ -55,7 +62,7 @@ export async function startTestApp(opts: {
     },
     async close() {
       await app.close();
-      await store.close();
+      if (ownsStore) await store.close();
     },
   };
 }
