@@ -94,7 +94,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   await app.register(iClientRoutes, { iclients });
   await app.register(connectionRoutes, { connections });
 
-  const gate = deps.gate ?? (config.redisUrl ? new RedisGate({ redis: config.redisUrl }) : new MemoryGate());
+  const gate = deps.gate ?? (config.redisUrl ? new RedisGate({ redis: config.redisUrl, prefix: `${config.redisPrefix}:pool` }) : new MemoryGate());
   if (!deps.gate) app.addHook("onClose", () => gate.close());
   const tokenStore = new TokenStore(deps.db, deps.secrets);
   const authorization = new AuthorizationService({
@@ -108,7 +108,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   });
   const tokens = new TokenManager({
     tokens: tokenStore,
-    lock: deps.redis ? new RedisRefreshLock(deps.redis) : processLocalLock,
+    lock: deps.redis ? new RedisRefreshLock(deps.redis, `${config.redisPrefix}:refresh`) : processLocalLock,
     oauthFor: (accountId, connectionId) => authorization.oauthFor(accountId, connectionId),
   });
   const gmail = new GmailRunner({ connections, tokens, gate, endpoints: config.google, log: app.log });

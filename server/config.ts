@@ -15,6 +15,7 @@ export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_DATA_DIR = "./data";
 /** Largest JSON body the API accepts (bytes). */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+export const DEFAULT_REDIS_PREFIX = "mailbridge";
 export const SANDBOX_PREFIX = "/sandbox/google";
 
 export { REAL_GOOGLE, type GoogleEndpoints };
@@ -28,6 +29,8 @@ export interface Config {
   dataDir: string;
   databaseUrl?: string;
   redisUrl?: string;
+  /** Prefix of every Redis key and channel; processes of one cluster share it. */
+  redisPrefix: string;
   /** 32-byte key; when undefined one is generated into dataDir. */
   secretsKey?: Buffer;
   adminToken?: string;
@@ -48,6 +51,7 @@ const envSchema = {
     DATA_DIR: { type: "string", minLength: 1 },
     DATABASE_URL: { type: "string", pattern: "^postgres(ql)?://" },
     REDIS_URL: { type: "string", pattern: "^rediss?://" },
+    REDIS_PREFIX: { type: "string", pattern: "^[A-Za-z0-9:_-]{1,64}$" },
     SECRETS_KEY: { type: "string", pattern: "^[A-Za-z0-9+/]{43}=$" },
     ADMIN_TOKEN: { type: "string", minLength: 16 },
     GOOGLE_SANDBOX: { type: "boolean" },
@@ -111,6 +115,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = process.argv
     dataDir: path.resolve(v.DATA_DIR ?? DEFAULT_DATA_DIR),
     databaseUrl: v.DATABASE_URL,
     redisUrl: v.REDIS_URL,
+    redisPrefix: v.REDIS_PREFIX ?? DEFAULT_REDIS_PREFIX,
     secretsKey: v.SECRETS_KEY ? Buffer.from(v.SECRETS_KEY, "base64") : undefined,
     adminToken: v.ADMIN_TOKEN,
     sandbox,
