@@ -59,7 +59,10 @@ async function send(call: GmailCall) {
   const raw = upload.raw ?? draft.message.raw;
   call.user.remove(draft.message);
   call.user.drafts.delete(draft.id);
-  const sent = await sendRaw(call.user, raw, draft.message.threadId === draft.message.id ? undefined : draft.message.threadId, call.state.now());
+  // Stay in the draft's thread if other messages of it remain.
+  const thread = draft.message.threadId;
+  const keep = [...call.user.messages.values()].some((m) => m.threadId === thread) ? thread : undefined;
+  const sent = await sendRaw(call.user, raw, keep, call.state.now());
   return messageRef(sent);
 }
 
