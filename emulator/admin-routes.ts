@@ -11,6 +11,8 @@ import type { EmulatorState, Settings } from "./state.ts";
 import { decodeRaw } from "./uploads.ts";
 
 const MAX_GENERATE = 20_000;
+/** Seeding carries whole mailboxes. */
+const ADMIN_BODY_LIMIT = 100 * 1024 * 1024;
 
 function invalid(message: string): GoogleError {
   return new GoogleError(400, { error: { code: "invalid_request", message } });
@@ -39,7 +41,7 @@ export function adminRoutes(app: FastifyInstance, state: EmulatorState): void {
     return reply.code(201).send({ clientId, redirectUris, testing: testing ?? false });
   });
 
-  app.post("/_admin/users", async (request, reply) => {
+  app.post("/_admin/users", { bodyLimit: ADMIN_BODY_LIMIT }, async (request, reply) => {
     const body = object(request.body);
     const email = typeof body.email === "string" ? body.email.trim().toLowerCase() : "";
     if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw invalid("email is required.");
