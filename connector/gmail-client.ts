@@ -7,8 +7,9 @@ import type { GoogleEndpoints } from "./endpoints.ts";
  * the caller's token manager (one refresh per connection across processes), so
  * this client carries no refresh token of its own.
  */
-export function gmailClient(endpoints: GoogleEndpoints, accessToken: string, expiryDate: number): gmail_v1.Gmail {
+export function gmailClient(endpoints: GoogleEndpoints, accessToken: string): gmail_v1.Gmail {
   const auth = new OAuth2Client();
-  auth.setCredentials({ access_token: accessToken, expiry_date: expiryDate, token_type: "Bearer" });
+  // No expiry_date: the library would try (and fail) to refresh a token near expiry on its own.
+  auth.setCredentials({ access_token: accessToken, token_type: "Bearer" });
   return gmail({ version: "v1", auth, rootUrl: endpoints.gmailUrl, retry: false } as any);
 }

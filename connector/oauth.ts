@@ -72,7 +72,8 @@ export class GoogleOAuth {
   /** The account's address, from the userinfo endpoint. */
   async userEmail(accessToken: string): Promise<string> {
     const client = newClient(this.opts);
-    client.setCredentials({ access_token: accessToken, expiry_date: Date.now() + 60_000 });
+    // No expiry given: without a refresh token the library must not try to refresh.
+    client.setCredentials({ access_token: accessToken });
     try {
       const res = await client.request<{ email?: string }>({ url: this.opts.endpoints.userinfoUrl });
       if (!res.data.email) throw new Error("no email in userinfo");

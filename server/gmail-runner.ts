@@ -42,14 +42,14 @@ export class GmailRunner {
       async () => {
         let t = await tokens.accessToken(accountId, connectionId);
         try {
-          return await call(gmailClient(endpoints, t.accessToken, t.expiryDate));
+          return await call(gmailClient(endpoints, t.accessToken));
         } catch (err) {
           const mapped = toConnectorError(err);
           if (!(mapped instanceof GoogleApiError && mapped.status === 401)) throw mapped ?? err;
           // Google refused a token we thought valid (revoked access token, clock skew): refresh once.
           t = await tokens.accessToken(accountId, connectionId, t.accessToken);
           try {
-            return await call(gmailClient(endpoints, t.accessToken, t.expiryDate));
+            return await call(gmailClient(endpoints, t.accessToken));
           } catch (again) {
             throw toConnectorError(again) ?? again;
           }
