@@ -130,11 +130,14 @@ describe("admin settings: latency, in-flight, faults, token lifetime", () => {
     const email = "flight@x.test";
     const api = await apiWith([SCOPES.readonly], email);
     await h.admin("POST", "/_admin/stats/reset");
-    await h.admin("PUT", "/_admin/settings", { latencyMs: 150 });
+    await h.admin("PUT", "/_admin/settings", { latencyMs: 400 });
     const running = Array.from({ length: 4 }, () => api.users.getProfile({ userId: "me" }));
-    await new Promise((r) => setTimeout(r, 60));
-    const during = (await h.admin("GET", "/_admin/stats")).body.users[email];
-    expect(during.inFlight).toBe(4);
+    let during = 0;
+    for (let i = 0; i < 30 && during < 4; i++) {
+      during = (await h.admin("GET", "/_admin/stats")).body.users[email]?.inFlight ?? 0;
+      if (during < 4) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(during).toBe(4);
     await Promise.all(running);
     await h.admin("PUT", "/_admin/settings", { latencyMs: 0 });
     const after = (await h.admin("GET", "/_admin/stats")).body.users[email];
@@ -173,7 +176,7 @@ describe("upload size limits", () => {
       fetch(`${h.base}/upload/gmail/v1/users/me/${path}?uploadType=media`, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "message/rfc822" },
-        body,
+        body: new Blob([new Uint8Array(body)]),
       });
     // Raw fetch for the refusals: gaxios spends seconds redacting a 36 MB body into its error.
     const send = await upload("messages/send", big);
