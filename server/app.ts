@@ -113,6 +113,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   });
   const gmail = new GmailRunner({ connections, tokens, gate, endpoints: config.google, log: app.log });
   app.decorate("gmail", gmail);
+  if (config.sandbox) await (await import("./sandbox.ts")).mountSandbox(app);
   await app.register(oauthRoutes, { authorization, connections, gmail, origin: new URL(config.publicUrl).origin });
   return app;
 }

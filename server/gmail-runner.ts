@@ -7,7 +7,7 @@
  */
 import type { gmail_v1 } from "@googleapis/gmail";
 import type { FastifyBaseLogger } from "fastify";
-import { gmailClient } from "../connector/gmail-client.ts";
+import { gmailCallOptions, gmailClient, type GmailCallOptions } from "../connector/gmail-client.ts";
 import { assertScopeFor, type GmailMethod } from "../connector/gmail-methods.ts";
 import { GoogleApiError, RateLimitedError, toConnectorError } from "../connector/errors.ts";
 import type { GoogleEndpoints } from "../connector/endpoints.ts";
@@ -27,8 +27,8 @@ export interface GmailRunnerDeps {
 export class GmailRunner {
   constructor(private readonly deps: GmailRunnerDeps) {}
 
-  /** Run `call` for the connection, holding a slot of its pool. */
-  async run<T>(accountId: string, connectionId: string, method: GmailMethod, call: (gmail: gmail_v1.Gmail) => Promise<T>): Promise<T> {
+  /** Run `call` for the connection, holding a slot of its pool. `call` must pass `options` to every Gmail call. */
+  async run<T>(accountId: string, connectionId: string, method: GmailMethod, call: (gmail: gmail_v1.Gmail, options: GmailCallOptions) => Promise<T>): Promise<T> {
     const { connections, tokens, gate, endpoints } = this.deps;
     const connection = await connections.get(accountId, connectionId);
     if (connection.status !== "online") {
@@ -36,20 +36,21 @@ export class GmailRunner {
     }
     assertScopeFor(method, connection.grantedScopes ?? []);
     const pool = await connections.resolvePool(accountId, connectionId);
+    const options = gmailCallOptions(endpoints);
     return runInPool(
       gate,
       { id: pool.poolId, limit: async () => (await connections.resolvePool(accountId, connectionId)).limit },
       async () => {
         let t = await tokens.accessToken(accountId, connectionId);
         try {
-          return await call(gmailClient(endpoints, t.accessToken));
+          return await call(gmailClient(t.accessToken), options);
         } catch (err) {
           const mapped = toConnectorError(err);
           if (!(mapped instanceof GoogleApiError && mapped.status === 401)) throw mapped ?? err;
           // Google refused a token we thought valid (revoked access token, clock skew): refresh once.
           t = await tokens.accessToken(accountId, connectionId, t.accessToken);
           try {
-            return await call(gmailClient(endpoints, t.accessToken));
+            return await call(gmailClient(t.accessToken), options);
           } catch (again) {
             throw toConnectorError(again) ?? again;
           }

@@ -34,6 +34,10 @@ async function main(): Promise<void> {
   }
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const app = await buildApp(config, { db, secrets, redis });
+  if (config.sandbox) {
+    await (await import("./sandbox.ts")).prepareSandbox(app, config, { db, secrets });
+    process.stdout.write(`Sandbox: Google emulator at ${config.publicUrl}/sandbox/google, demo user demo@mailbridge.test, iClient "Sandbox client".\n`);
+  }
   const shutdown = async (signal: string) => {
     app.log.info({ signal }, "shutting down");
     await app.close();

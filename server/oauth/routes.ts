@@ -45,8 +45,8 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRouteDeps): P
     { schema: { tags, params: idParams, body: { ...emptyBody, nullable: true }, response: { 200: testResponse, ...errorResponses } } },
     async (request) => {
       try {
-        const profile = await deps.gmail.run(request.account.id, request.params.id, "getProfile", (g) =>
-          g.users.getProfile({ userId: "me" }),
+        const profile = await deps.gmail.run(request.account.id, request.params.id, "getProfile", (g, options) =>
+          g.users.getProfile({ userId: "me" }, options),
         );
         return { ok: true, email: profile.data.emailAddress };
       } catch (err) {

@@ -209,6 +209,15 @@ describe("Save & authorize", () => {
     expect((await call(t.adminToken, "post", `/v1/connections/${connection.id}/test`)).json()).toEqual({ ok: true, email: user });
   });
 
+  it("a grant revoked while the access token is still fresh: Google's 401 leads to the refresh that finds it revoked", async () => {
+    const connection = await newConnection();
+    await authorize(connection.id);
+    await google.admin("POST", `/users/${encodeURIComponent(user)}/revoke`, { clientId: client.clientId });
+    const test = (await call(t.adminToken, "post", `/v1/connections/${connection.id}/test`)).json();
+    expect(test).toMatchObject({ ok: false, error: { code: "token_revoked" } });
+    expect((await call(t.adminToken, "get", `/v1/connections/${connection.id}`)).json().status).toBe("offline");
+  });
+
   it("deauthorize revokes the grant at Google and sets unauthorized", async () => {
     const connection = await newConnection();
     await authorize(connection.id);

@@ -80,7 +80,7 @@ describe.skipIf(!oauthAvailable)("Save & authorize in the browser (sandbox)", ()
   }
 
   async function decide(popup: Page, decision: "Allow" | "Deny", untick: string[] = []): Promise<void> {
-    await popup.getByLabel("Email").fill(DEMO);
+    await popup.getByRole("textbox", { name: "Email", exact: true }).fill(DEMO);
     for (const scope of untick) await popup.getByRole("checkbox", { name: scope }).uncheck();
     const closed = popup.waitForEvent("close");
     await popup.getByRole("button", { name: decision }).click();

@@ -1,0 +1,51 @@
+/**
+ * Sandbox mode (`--sandbox`, GOOGLE_SANDBOX=true): the Google emulator is
+ * mounted at `${PUBLIC_URL}/sandbox/google`, a demo OAuth client is
+ * registered in it, the iClient "Sandbox client" exists in the `default`
+ * account, and the user demo@mailbridge.test has a realistic mailbox.
+ *
+ * The emulator keeps its state in memory: after a restart the demo mailbox is
+ * seeded anew and connections authorized before it must be reauthorized.
+ */
+import { randomBytes } from "node:crypto";
+import type { FastifyInstance } from "fastify";
+import { emulatorPlugin, seedSandbox } from "../emulator/index.ts";
+import type { Config } from "./config.ts";
+import { SANDBOX_PREFIX } from "./config.ts";
+import type { Db } from "./store/db.ts";
+import type { SecretBox } from "./secrets.ts";
+import { AccountStore } from "./accounts/account-store.ts";
+import { IClientStore } from "../iclients/iclient-store.ts";
+
+export const SANDBOX_CLIENT_ID = "mailbridge-sandbox.apps.googleusercontent.com";
+export const SANDBOX_ICLIENT_NAME = "Sandbox client";
+export const SANDBOX_USER = "demo@mailbridge.test";
+
+/** Mount the emulator inside the service (call while building the app). */
+export async function mountSandbox(app: FastifyInstance): Promise<void> {
+  await app.register(emulatorPlugin, { prefix: SANDBOX_PREFIX });
+}
+
+/** Register the demo client, make sure the Sandbox iClient exists, seed the demo mailbox. */
+export async function prepareSandbox(app: FastifyInstance, config: Readonly<Config>, deps: { db: Db; secrets: SecretBox }): Promise<void> {
+  const { account } = await new AccountStore(deps.db).bootstrap(config.adminToken);
+  const iclients = new IClientStore(deps.db, deps.secrets, { callbackUrl: config.callbackUrl });
+  const existing = await deps.db.query<{ id: string }>("SELECT id FROM iclients WHERE account_id = $1 AND name = $2", [
+    account.id,
+    SANDBOX_ICLIENT_NAME,
+  ]);
+  let credentials: { clientId: string; clientSecret: string };
+  if (existing[0]) {
+    credentials = await iclients.credentials(account.id, existing[0].id);
+  } else {
+    credentials = { clientId: SANDBOX_CLIENT_ID, clientSecret: `GOCSPX-sandbox-${randomBytes(12).toString("base64url")}` };
+    const clientJson = { web: { client_id: credentials.clientId, client_secret: credentials.clientSecret, redirect_uris: [config.callbackUrl] } };
+    await iclients.create(account.id, { name: SANDBOX_ICLIENT_NAME, application: "gmail", clientJson }).catch((err) => {
+      // Another process of the cluster created it first: use theirs.
+      if ((err as { code?: string }).code !== "name_taken") throw err;
+    });
+    const row = await deps.db.query<{ id: string }>("SELECT id FROM iclients WHERE account_id = $1 AND name = $2", [account.id, SANDBOX_ICLIENT_NAME]);
+    credentials = await iclients.credentials(account.id, row[0]!.id);
+  }
+  await seedSandbox(app, SANDBOX_PREFIX, { ...credentials, redirectUris: [config.callbackUrl], email: SANDBOX_USER });
+}
