@@ -109,6 +109,14 @@ describe.each(backends)("connections ($name)", (backend) => {
     expect(changed.missingScopes).toEqual([SEND]);
   });
 
+  it("takes an online connection offline when it moves to another iClient", async () => {
+    const other = (await a.post("/v1/iclients", iClientBody("second-client"))).json().id;
+    const c = (await create("moving")).json();
+    await markOnline(t, c.id);
+    const moved = (await a.patch(`/v1/connections/${c.id}`, { iClientId: other })).json();
+    expect(moved).toMatchObject({ iClientId: other, status: "offline", offlineReason: { code: "reauthorize_required" } });
+  });
+
   it("refuses to delete a connection a flow uses (409 naming the flow), deletes otherwise", async () => {
     const c = (await create("flow-used")).json();
     const flowId = await insertFlow(t, t.adminToken, "Nightly backup", [c.id]);

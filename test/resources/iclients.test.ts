@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
 import { backends } from "../support/db.ts";
+import { IClientStore } from "../../iclients/iclient-store.ts";
+import { SecretBox } from "../../server/secrets.ts";
+import { ApiError } from "../../server/errors.ts";
+import { randomBytes } from "node:crypto";
 import { SECRET, clientJson, connectionBody, iClientBody, markOnline } from "./fixtures.ts";
 
 describe.each(backends)("iClients ($name)", (backend) => {
@@ -143,6 +147,19 @@ describe.each(backends)("iClients ($name)", (backend) => {
       expect(res.statusCode, q).toBe(400);
       expect(res.json().error.code).toBe("validation_failed");
     }
+  });
+
+  it("hands the decrypted credentials to the OAuth code only, and only within the account", async () => {
+    const me = (await a.get("/v1/me")).json();
+    // The app's SecretBox is private to it: seal a row with a store of our own to read it back.
+    const box = new SecretBox([randomBytes(32)]);
+    const store = new IClientStore(t.store.db, box);
+    const own = await store.create(me.id, { ...iClientBody("sealed-here"), clientSecret: "GOCSPX-credentials-0001" });
+    expect(await store.credentials(me.id, own.id)).toEqual({ clientId: "sealed-here.apps.googleusercontent.com", clientSecret: "GOCSPX-credentials-0001" });
+    const other = (await api(t.app, await t.newAccount()).get("/v1/me")).json();
+    await expect(store.credentials(other.id, own.id)).rejects.toMatchObject({ code: "not_found" });
+    await expect(store.credentials(me.id, "icl_nope")).rejects.toBeInstanceOf(ApiError);
+    await store.delete(me.id, own.id);
   });
 
   it("keeps the secret out of every response, log line and database row", async () => {
