@@ -1,4 +1,4 @@
-// libmime ships no types; it is mailparser's own header decoder (a transitive dependency).
+// libmime ships no types; it is the header decoder of the nodemailer/mailparser family.
 declare module "libmime" {
   interface Libmime {
     /** Decodes RFC 2047 encoded-words in a header value. */
