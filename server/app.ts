@@ -12,6 +12,7 @@ import type { SecretBox } from "./secrets.ts";
 import { AccountStore } from "./accounts/account-store.ts";
 import { auth } from "./auth.ts";
 import { installErrorHandling } from "./http-errors.ts";
+import { ApiError } from "./errors.ts";
 import { installValidation } from "./validation.ts";
 import { installMetrics } from "./metrics.ts";
 import { loggerOptions } from "./logger.ts";
@@ -64,6 +65,12 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
     trustProxy: false,
     return503OnClosing: true,
     forceCloseConnections: true,
+    // Errors the router raises before any route runs (a malformed %-escape, an over-long id) get our shape too.
+    frameworkErrors: (err, _request, reply) => {
+      const tooLong = (err as { statusCode?: number }).statusCode === 414;
+      const apiError = tooLong ? new ApiError("uri_too_long") : new ApiError("validation_failed", "The URL is not valid.");
+      void (reply as any).status(apiError.status).send(apiError.toJSON());
+    },
   });
   // Only JSON is accepted by the API (415 for anything else).
   app.removeContentTypeParser("text/plain");

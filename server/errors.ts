@@ -17,8 +17,10 @@ export const ERROR_CODES = {
   name_taken: { status: 409, message: "That name is already used." },
   in_use: { status: 409, message: "The resource is in use." },
   payload_too_large: { status: 413, message: "The request body is too large." },
+  uri_too_long: { status: 414, message: "The URL is too long." },
   unsupported_media_type: { status: 415, message: "Send the body as application/json." },
   rate_limited: { status: 429, message: "Too many requests." },
+  google_unavailable: { status: 502, message: "Google did not answer as expected." },
   internal_error: { status: 500, message: "Something went wrong on our side." },
   service_unavailable: { status: 503, message: "The service is not ready." },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -63,6 +63,8 @@ export async function webRoutes(app: FastifyInstance, opts: WebRoutesOptions = {
     }
     // A missing asset is a 404, not the app (a broken <script> must fail loudly).
     if (path.posix.extname(relative) && !relative.endsWith(".html")) return reply.callNotFound();
+    // Only a browser navigating (it asks for HTML) gets the app; API clients get the JSON 404.
+    if (relative && !String(request.headers.accept ?? "").includes("text/html")) return reply.callNotFound();
 
     if (!(await isFile(path.join(root, "index.html")))) {
       return reply.status(503).header("cache-control", "no-store").type("text/html; charset=utf-8").send(MISSING_BUILD_PAGE);

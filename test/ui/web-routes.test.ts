@@ -35,9 +35,13 @@ describe("web routes", () => {
     expect(index.headers["cache-control"]).toBe("no-cache");
     expect(index.body).toContain("panel");
 
-    const deep = await app.inject("/connections/abc?x=1");
+    const deep = await app.inject({ url: "/connections/abc?x=1", headers: { accept: "text/html,application/xhtml+xml" } });
     expect(deep.statusCode).toBe(200);
     expect(deep.body).toContain("panel");
+    // An API client (no HTML in Accept) gets the JSON 404 at the same path.
+    const apiClient = await app.inject({ url: "/connections/abc", headers: { accept: "application/json" } });
+    expect(apiClient.statusCode).toBe(404);
+    expect(apiClient.json().error.code).toBe("route_not_found");
 
     const asset = await app.inject("/assets/app-abc123.js");
     expect(asset.statusCode).toBe(200);
