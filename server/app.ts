@@ -99,7 +99,6 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   const iclients = new IClientStore(deps.db, deps.secrets, { callbackUrl: config.callbackUrl });
   const connections = new ConnectionStore(deps.db, { callbackUrl: config.callbackUrl, hasPlatformClient: !!config.platformClient });
   await app.register(iClientRoutes, { iclients });
-  await app.register(connectionRoutes, { connections });
 
   const gate = deps.gate ?? (config.redisUrl ? new RedisGate({ redis: config.redisUrl, prefix: `${config.redisPrefix}:pool` }) : new MemoryGate());
   if (!deps.gate) app.addHook("onClose", () => gate.close());
@@ -117,6 +116,10 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
     tokens: tokenStore,
     lock: deps.redis ? new RedisRefreshLock(deps.redis, `${config.redisPrefix}:refresh`) : processLocalLock,
     oauthFor: (accountId, connectionId) => authorization.oauthFor(accountId, connectionId),
+  });
+  await app.register(connectionRoutes, {
+    connections,
+    remove: (accountId, id) => authorization.deleteConnection(accountId, id, app.log),
   });
   const gmail = new GmailRunner({ connections, tokens, gate, endpoints: config.google, log: app.log });
   app.decorate("gmail", gmail);

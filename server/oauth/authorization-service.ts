@@ -108,6 +108,20 @@ export class AuthorizationService {
     await this.deps.tokens.clear(connectionId);
   }
 
+  /**
+   * Delete the connection, then revoke its grant at Google. The delete comes first so a refused
+   * delete (409) keeps a working grant; a revocation Google does not confirm is logged, not fatal:
+   * the tokens are already gone from our store.
+   */
+  async deleteConnection(accountId: string, connectionId: string, log?: { warn(obj: object, msg: string): void }): Promise<void> {
+    const stored = await this.deps.tokens.read(connectionId);
+    const oauth = stored?.tokens ? await this.oauthFor(accountId, connectionId).catch(() => undefined) : undefined;
+    await this.deps.connections.delete(accountId, connectionId);
+    if (oauth && stored?.tokens) {
+      await oauth.revoke(stored.tokens.refreshToken).catch((err) => log?.warn({ connectionId, err }, "revoking a deleted connection's grant failed"));
+    }
+  }
+
   private oauth(client: ClientCredentials): GoogleOAuth {
     return new GoogleOAuth({ endpoints: this.deps.endpoints, client, redirectUri: this.deps.callbackUrl });
   }

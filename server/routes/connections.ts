@@ -17,8 +17,15 @@ const tags = ["connections"];
 const bodyErrors = { ...errorResponses, 413: { $ref: "Error#" }, 415: { $ref: "Error#" } };
 
 /** `/v1/connections`: named Gmail connections with their scopes, iClient and concurrency. */
-export async function connectionRoutes(app: FastifyInstance, deps: { connections: ConnectionStore }): Promise<void> {
+export interface ConnectionRouteDeps {
+  connections: ConnectionStore;
+  /** Deletes a connection; by default the store's delete. The app passes one that also revokes its grant at Google. */
+  remove?: (accountId: string, id: string) => Promise<void>;
+}
+
+export async function connectionRoutes(app: FastifyInstance, deps: ConnectionRouteDeps): Promise<void> {
   const { connections } = deps;
+  const remove = deps.remove ?? ((accountId: string, id: string) => connections.delete(accountId, id));
 
   app.get<{ Querystring: PageRequest }>(
     "/v1/connections",
@@ -68,13 +75,13 @@ export async function connectionRoutes(app: FastifyInstance, deps: { connections
       schema: {
         tags,
         summary: "Delete a connection",
-        description: "Refused with 409 in_use while other connections borrow from it or a flow uses it; details.connections and details.flows name them.",
+        description: "Refused with 409 in_use while other connections borrow from it or a flow uses it; details.connections and details.flows name them. An authorized connection's grant is revoked at Google after it is deleted.",
         params: resourceIdParams,
         response: { 204: { type: "null", description: "Deleted." }, ...errorResponses },
       },
     },
     async (request, reply) => {
-      await connections.delete(request.account.id, request.params.id);
+      await remove(request.account.id, request.params.id);
       return reply.status(204).send();
     },
   );

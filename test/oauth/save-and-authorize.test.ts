@@ -18,6 +18,8 @@ describe("Save & authorize", () => {
   let client: { clientId: string; clientSecret: string };
   let user: string;
   const seen: string[] = [];
+  /** Tokens of connections deleted along the way, checked for leaks at the end too. */
+  const seenTokens: string[] = [];
 
   async function call(token: string, method: "get" | "post" | "patch" | "delete", url: string, body?: unknown) {
     const c = api(t.app, token) as any;
@@ -223,6 +225,7 @@ describe("Save & authorize", () => {
     await authorize(connection.id);
     const sealed = (await t.store.db.query("SELECT tokens_sealed FROM connections WHERE id = $1", [connection.id]))[0]!.tokens_sealed;
     const { refreshToken } = JSON.parse(t.secrets.open(sealed));
+    seenTokens.push(refreshToken);
     const res = await call(t.adminToken, "post", `/v1/connections/${connection.id}/deauthorize`);
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ status: "unauthorized", email: null });
@@ -234,10 +237,24 @@ describe("Save & authorize", () => {
     expect((await refresh.json()).error).toBe("invalid_grant");
   });
 
+  it("deleting an authorized connection revokes its grant at Google", async () => {
+    const connection = await newConnection();
+    await authorize(connection.id);
+    const sealed = (await t.store.db.query("SELECT tokens_sealed FROM connections WHERE id = $1", [connection.id]))[0]!.tokens_sealed;
+    const { refreshToken } = JSON.parse(t.secrets.open(sealed));
+    seenTokens.push(refreshToken);
+    expect((await call(t.adminToken, "delete", `/v1/connections/${connection.id}`)).statusCode).toBe(204);
+    const refresh = await fetch(google.env.GOOGLE_TOKEN_URL, {
+      method: "POST",
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken, client_id: client.clientId, client_secret: client.clientSecret }),
+    });
+    expect((await refresh.json()).error).toBe("invalid_grant");
+  });
+
   it("never shows a token or a secret in a response or a log line", async () => {
     const rows = await t.store.db.query("SELECT tokens_sealed FROM connections WHERE tokens_sealed IS NOT NULL");
     expect(rows.length).toBeGreaterThan(0);
-    const secrets = [client.clientSecret];
+    const secrets = [client.clientSecret, ...seenTokens];
     for (const r of rows) {
       const tokens = JSON.parse(t.secrets.open(r.tokens_sealed));
       secrets.push(tokens.accessToken, tokens.refreshToken);
