@@ -8,6 +8,7 @@ import type { GoogleEndpoints } from "../../connector/endpoints.ts";
 import { ConnectorError } from "../../connector/errors.ts";
 import { ApiError } from "../errors.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
+import type { Connection } from "../connections/connection.ts";
 import type { IClientStore } from "../../iclients/iclient-store.ts";
 import type { StateStore } from "./state-store.ts";
 import type { TokenStore } from "./token-store.ts";
@@ -33,8 +34,8 @@ export class AuthorizationService {
   constructor(private readonly deps: AuthorizationDeps) {}
 
   /** The client credentials of a connection: its iClient's, or the platform iClient. */
-  async credentials(accountId: string, connectionId: string): Promise<ClientCredentials> {
-    const connection = await this.deps.connections.get(accountId, connectionId);
+  async credentials(accountId: string, connectionId: string, known?: Connection): Promise<ClientCredentials> {
+    const connection = known ?? (await this.deps.connections.get(accountId, connectionId));
     if (connection.iClientId) return this.deps.iclients.credentials(accountId, connection.iClientId);
     if (this.deps.platformClient) return this.deps.platformClient;
     throw new ApiError("validation_failed", "The connection has no iClient and no platform iClient is configured.");
@@ -47,7 +48,7 @@ export class AuthorizationService {
   /** Step 2: a state bound to this account and connection, and the consent URL. */
   async start(accountId: string, connectionId: string): Promise<{ authorizeUrl: string; expiresAt: string }> {
     const connection = await this.deps.connections.get(accountId, connectionId);
-    const creds = await this.credentials(accountId, connectionId);
+    const creds = await this.credentials(accountId, connectionId, connection);
     const oauth = this.oauth(creds);
     const { codeVerifier, codeChallenge } = await oauth.pkce();
     const { state, expiresAt } = await this.deps.states.issue({
@@ -95,10 +96,10 @@ export class AuthorizationService {
 
   /** Revoke the grant at Google and set the connection `unauthorized`. */
   async deauthorize(accountId: string, connectionId: string): Promise<void> {
-    await this.deps.connections.get(accountId, connectionId);
+    const connection = await this.deps.connections.get(accountId, connectionId);
     const stored = await this.deps.tokens.read(connectionId);
     if (stored?.tokens) {
-      const oauth = await this.oauthFor(accountId, connectionId);
+      const oauth = this.oauth(await this.credentials(accountId, connectionId, connection));
       try {
         await oauth.revoke(stored.tokens.refreshToken);
       } catch (err) {

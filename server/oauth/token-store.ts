@@ -42,7 +42,7 @@ export class TokenStore {
     return {
       status: row.status,
       offlineReason: row.offline_reason ?? null,
-      tokens: row.tokens_sealed ? JSON.parse(this.secrets.open(row.tokens_sealed)) : undefined,
+      tokens: row.tokens_sealed ? this.open(row.tokens_sealed) : undefined,
       clientId: row.token_client_id ?? null,
     };
   }
@@ -63,7 +63,7 @@ export class TokenStore {
     return this.db.tx(async (q) => {
       const rows = await q.query("SELECT tokens_sealed FROM connections WHERE id = $1 AND status = 'online' FOR UPDATE", [connectionId]);
       const sealed = rows[0]?.tokens_sealed;
-      if (!sealed || (JSON.parse(this.secrets.open(sealed)) as TokenSet).refreshToken !== previousRefreshToken) return false;
+      if (!sealed || this.open(sealed).refreshToken !== previousRefreshToken) return false;
       await q.query(`UPDATE connections SET tokens_sealed = $2, ${touch} WHERE id = $1`, [connectionId, this.seal(tokens)]);
       return true;
     });
@@ -75,7 +75,7 @@ export class TokenStore {
       const rows = await q.query("SELECT tokens_sealed FROM connections WHERE id = $1 FOR UPDATE", [connectionId]);
       const sealed = rows[0]?.tokens_sealed;
       // Reauthorized meanwhile with new tokens: leave it be.
-      if (refreshToken && sealed && (JSON.parse(this.secrets.open(sealed)) as TokenSet).refreshToken !== refreshToken) return;
+      if (refreshToken && sealed && this.open(sealed).refreshToken !== refreshToken) return;
       await q.query(
         `UPDATE connections SET status = 'offline', offline_reason = $2::jsonb, tokens_sealed = NULL, ${touch} WHERE id = $1`,
         [connectionId, JSON.stringify(reason)],
@@ -91,6 +91,10 @@ export class TokenStore {
        WHERE id = $1`,
       [connectionId],
     );
+  }
+
+  private open(sealed: string): TokenSet {
+    return JSON.parse(this.secrets.open(sealed)) as TokenSet;
   }
 
   private seal(tokens: TokenSet): string {

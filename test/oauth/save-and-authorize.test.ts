@@ -51,6 +51,23 @@ describe("Save & authorize", () => {
     return { authorizeUrl, redirect, callback: await deliver(redirect) };
   }
 
+  /** The refresh token we keep (sealed) for a connection; remembered for the leak check. */
+  async function storedRefreshToken(connectionId: string): Promise<string> {
+    const sealed = (await t.store.db.query("SELECT tokens_sealed FROM connections WHERE id = $1", [connectionId]))[0]!.tokens_sealed;
+    const { refreshToken } = JSON.parse(t.secrets.open(sealed));
+    seenTokens.push(refreshToken);
+    return refreshToken;
+  }
+
+  /** What Google answers when the refresh token is used directly. */
+  async function refreshAtGoogle(refreshToken: string): Promise<{ status: number; error?: string }> {
+    const res = await fetch(google.env.GOOGLE_TOKEN_URL, {
+      method: "POST",
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken, client_id: client.clientId, client_secret: client.clientSecret }),
+    });
+    return { status: res.status, error: (await res.json()).error };
+  }
+
   async function stats() {
     return (await google.admin("GET", "/stats")).users[user] ?? { requests: 0, refreshes: 0 };
   }
@@ -223,32 +240,19 @@ describe("Save & authorize", () => {
   it("deauthorize revokes the grant at Google and sets unauthorized", async () => {
     const connection = await newConnection();
     await authorize(connection.id);
-    const sealed = (await t.store.db.query("SELECT tokens_sealed FROM connections WHERE id = $1", [connection.id]))[0]!.tokens_sealed;
-    const { refreshToken } = JSON.parse(t.secrets.open(sealed));
-    seenTokens.push(refreshToken);
+    const refreshToken = await storedRefreshToken(connection.id);
     const res = await call(t.adminToken, "post", `/v1/connections/${connection.id}/deauthorize`);
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ status: "unauthorized", email: null });
-    const refresh = await fetch(google.env.GOOGLE_TOKEN_URL, {
-      method: "POST",
-      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken, ...{ client_id: client.clientId, client_secret: client.clientSecret } }),
-    });
-    expect(refresh.status).toBe(400);
-    expect((await refresh.json()).error).toBe("invalid_grant");
+    expect(await refreshAtGoogle(refreshToken)).toEqual({ status: 400, error: "invalid_grant" });
   });
 
   it("deleting an authorized connection revokes its grant at Google", async () => {
     const connection = await newConnection();
     await authorize(connection.id);
-    const sealed = (await t.store.db.query("SELECT tokens_sealed FROM connections WHERE id = $1", [connection.id]))[0]!.tokens_sealed;
-    const { refreshToken } = JSON.parse(t.secrets.open(sealed));
-    seenTokens.push(refreshToken);
+    const refreshToken = await storedRefreshToken(connection.id);
     expect((await call(t.adminToken, "delete", `/v1/connections/${connection.id}`)).statusCode).toBe(204);
-    const refresh = await fetch(google.env.GOOGLE_TOKEN_URL, {
-      method: "POST",
-      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken, client_id: client.clientId, client_secret: client.clientSecret }),
-    });
-    expect((await refresh.json()).error).toBe("invalid_grant");
+    expect(await refreshAtGoogle(refreshToken)).toEqual({ status: 400, error: "invalid_grant" });
   });
 
   it("never shows a token or a secret in a response or a log line", async () => {
