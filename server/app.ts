@@ -41,6 +41,8 @@ export interface AppDeps {
   redis?: Redis;
   /** The concurrency gate; by default a RedisGate on `config.redisUrl` in queue mode, else a MemoryGate. */
   gate?: PoolGate;
+  /** Rate-limit backoff of the Gmail choke point (tests shorten it). */
+  backoff?: { baseMs?: number; maxMs?: number };
   /** Override the logger (tests pass a stream to capture every line). */
   logger?: boolean | { level: string; stream: NodeJS.WritableStream };
 }
@@ -121,7 +123,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
     connections,
     remove: (accountId, id) => authorization.deleteConnection(accountId, id, app.log),
   });
-  const gmail = new GmailRunner({ connections, tokens, gate, endpoints: config.google, log: app.log });
+  const gmail = new GmailRunner({ connections, tokens, gate, endpoints: config.google, log: app.log, backoff: deps.backoff });
   app.decorate("gmail", gmail);
   if (config.sandbox) await (await import("./sandbox.ts")).mountSandbox(app);
   await app.register(oauthRoutes, { authorization, connections, gmail, origin: new URL(config.publicUrl).origin });

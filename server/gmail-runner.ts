@@ -22,6 +22,8 @@ export interface GmailRunnerDeps {
   gate: PoolGate;
   endpoints: GoogleEndpoints;
   log?: FastifyBaseLogger;
+  /** Backoff when Google gives no Retry-After. @defaultValue runInPool's (1 s doubling to 64 s) */
+  backoff?: { baseMs?: number; maxMs?: number };
 }
 
 export class GmailRunner {
@@ -57,6 +59,7 @@ export class GmailRunner {
         }
       },
       {
+        backoff: this.deps.backoff,
         classify: (err) => {
           if (!(err instanceof RateLimitedError)) return null;
           this.deps.log?.warn({ connectionId, poolId: pool.poolId, retryAfterMs: err.retryAfterMs }, "Google rate limit: pausing pool");

@@ -79,3 +79,19 @@ export async function consent(
   if (res.status !== 302 || !location) throw new Error(`consent decision answered ${res.status}: ${await res.text()}`);
   return { page, redirect: new URL(location) };
 }
+
+/**
+ * Save & authorize a connection of `app` end to end: start the attempt, allow on
+ * the emulator's consent page, deliver Google's redirect to the app's callback.
+ */
+export async function authorizeConnection(
+  app: import("fastify").FastifyInstance,
+  token: string,
+  connectionId: string,
+  opts: Parameters<typeof consent>[1],
+): Promise<{ statusCode: number; body: string }> {
+  const start = await app.inject({ method: "POST", url: `/v1/connections/${connectionId}/authorize`, headers: { authorization: `Bearer ${token}` } });
+  if (start.statusCode !== 200) throw new Error(`authorize answered ${start.statusCode}: ${start.body}`);
+  const { redirect } = await consent(start.json().authorizeUrl, opts);
+  return app.inject({ method: "GET", url: redirect.pathname + redirect.search });
+}

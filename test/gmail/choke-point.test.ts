@@ -1,0 +1,79 @@
+/**
+ * The Gmail choke point in single-process mode, against the emulator: a pool's
+ * limit holds for a lender and its borrower together (counted by the emulator),
+ * a level change applies to the next requests, and Google's rate limits pause
+ * and retry instead of failing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { api, startTestApp, type TestApp } from "../support/app.ts";
+import { authorizeConnection, startGoogle, type TestGoogle } from "../support/google.ts";
+
+const PUBLIC_URL = "http://mailbridge.test";
+const READONLY = "https://www.googleapis.com/auth/gmail.readonly";
+
+describe("the Gmail choke point", () => {
+  let google: TestGoogle;
+  let t: TestApp;
+  let user: string;
+  let lender: string;
+  let borrower: string;
+
+  const stats = async () => (await google.admin("GET", "/stats")).users[user];
+  const testCalls = (n: number, ids: string[]) =>
+    Promise.all(Array.from({ length: n }, (_, i) => api(t.app, t.adminToken).post(`/v1/connections/${ids[i % ids.length]}/test`)));
+
+  beforeAll(async () => {
+    google = await startGoogle();
+    // Rate-limit backoff shortened so the retries of this suite take milliseconds, not seconds.
+    t = await startTestApp({ env: { PUBLIC_URL, ...google.env }, deps: { backoff: { baseMs: 20, maxMs: 100 } } });
+    const client = await google.newClient([`${PUBLIC_URL}/oauth2/callback`]);
+    user = await google.newUser();
+    const a = api(t.app, t.adminToken);
+    const ic = (await a.post("/v1/iclients", { name: "ic", application: "gmail", ...client })).json();
+    lender = (await a.post("/v1/connections", { name: "lender", application: "gmail", scopes: [READONLY], iClientId: ic.id, concurrencyLevel: 2 })).json().id;
+    borrower = (await a.post("/v1/connections", { name: "borrower", application: "gmail", scopes: [READONLY], iClientId: ic.id, borrowConcurrencyFrom: lender })).json().id;
+    for (const id of [lender, borrower]) expect((await authorizeConnection(t.app, t.adminToken, id, { email: user })).statusCode).toBe(200);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await google?.close();
+  });
+
+  it("lets at most the lender's level be in flight for the lender and its borrower together", async () => {
+    await google.admin("PUT", "/settings", { latencyMs: 30 });
+    await google.admin("POST", "/stats/reset");
+    const results = await testCalls(20, [lender, borrower]);
+    expect(results.every((r) => r.json().ok === true)).toBe(true);
+    expect(await stats()).toMatchObject({ requests: 20, maxInFlight: 2 });
+  });
+
+  it("applies a level change to the next requests", async () => {
+    expect((await api(t.app, t.adminToken).patch(`/v1/connections/${lender}`, { concurrencyLevel: 4 })).json().effectiveConcurrency).toBe(4);
+    expect((await api(t.app, t.adminToken).get(`/v1/connections/${borrower}`)).json().effectiveConcurrency).toBe(4);
+    await google.admin("POST", "/stats/reset");
+    await testCalls(24, [lender, borrower]);
+    expect((await stats()).maxInFlight).toBe(4);
+  });
+
+  it("pauses and retries on Google's 429 instead of reporting a failure", async () => {
+    await google.admin("PUT", "/settings", { latencyMs: 0, faults: { status: 429, rate: 0.25 } });
+    await google.admin("POST", "/stats/reset");
+    // 40 calls at a 25% fault rate: some 429s are all but certain (1 - 0.75^40), while eight in
+    // a row for one call (runInPool's attempts) are not (40 * 0.25^8 ≈ 0.06%).
+    const results = await testCalls(40, [lender, borrower]);
+    await google.admin("PUT", "/settings", { faults: null });
+    expect(results.map((r) => r.json())).toEqual(results.map(() => ({ ok: true, email: user })));
+    // Some answers were 429s that were retried: Google saw more requests than we made.
+    expect((await stats()).requests).toBeGreaterThan(40);
+    expect(t.logs.join("")).toContain("Google rate limit: pausing pool");
+  });
+
+  it("reports other Google errors at once, without retrying", async () => {
+    await google.admin("PUT", "/settings", { faults: { status: 500, rate: 1 } });
+    await google.admin("POST", "/stats/reset");
+    const res = (await api(t.app, t.adminToken).post(`/v1/connections/${lender}/test`)).json();
+    await google.admin("PUT", "/settings", { faults: null });
+    expect(res).toMatchObject({ ok: false, error: { code: "google_error" } });
+    expect((await stats()).requests).toBe(1);
+  });
+});
