@@ -39,9 +39,11 @@ export class GmailRunner {
     assertScopeFor(method, connection.grantedScopes ?? []);
     const pool = await connections.resolvePool(accountId, connectionId);
     const options = gmailCallOptions(endpoints);
+    let fresh = true;
     return runInPool(
       gate,
-      { id: pool.poolId, limit: async () => (await connections.resolvePool(accountId, connectionId)).limit },
+      // The first attempt uses the level just read; a retry re-reads it, so a change meanwhile applies.
+      { id: pool.poolId, limit: async () => (fresh ? ((fresh = false), pool.limit) : (await connections.resolvePool(accountId, connectionId)).limit) },
       async () => {
         let t = await tokens.accessToken(accountId, connectionId);
         try {
