@@ -119,7 +119,7 @@ export class AuthorizationService {
     const oauth = stored?.tokens ? await this.oauthFor(accountId, connectionId).catch(() => undefined) : undefined;
     await this.deps.connections.delete(accountId, connectionId);
     if (oauth && stored?.tokens) {
-      await oauth.revoke(stored.tokens.refreshToken).catch((err) => log?.warn({ connectionId, err }, "revoking a deleted connection's grant failed"));
+      await oauth.revoke(stored.tokens.refreshToken).catch((err: Error) => log?.warn({ connectionId, reason: err.message }, "revoking a deleted connection's grant failed"));
     }
   }
 
