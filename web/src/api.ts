@@ -49,6 +49,67 @@ export interface Connection {
   authorizedAt?: string | null;
 }
 
+/** What a Gmail source exports (SPEC §2 "Flows"). */
+export interface ExportConfig {
+  query?: string;
+  labelIds?: string[];
+  format?: "full" | "metadata" | "minimal" | "raw";
+  attachments?: "none" | "metadata" | "content";
+  maxMessages?: number;
+  incremental?: boolean;
+}
+
+export type ImportAction = "send" | "reply" | "draft" | "insert" | "import" | "addLabels" | "removeLabels" | "trash";
+
+/** What a Gmail destination does with each exported message. */
+export interface ImportConfig {
+  action: ImportAction;
+  labelIds?: string[];
+}
+
+/** Templates over `{{from}} {{to}} {{subject}} {{snippet}} {{date}} {{text}}` (send, reply, draft). */
+export interface Mapping {
+  to?: string;
+  cc?: string;
+  subject?: string;
+  text?: string;
+}
+
+export interface FlowInput {
+  name: string;
+  source: { connectionId: string; export: ExportConfig };
+  destinations: Array<{ connectionId: string; import: ImportConfig; mapping?: Mapping }>;
+}
+
+export interface Flow extends FlowInput {
+  id: string;
+  createdAt?: string;
+  updatedAt?: string;
+}
+
+export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "canceled";
+
+export interface Run {
+  id: string;
+  flowId: string;
+  status: RunStatus;
+  progress: { exported: number; imported: number; failed: number };
+  errors: Array<{ record?: string; destination?: string | number; code: string; message: string }>;
+  startedAt?: string | null;
+  finishedAt?: string | null;
+  createdAt?: string;
+}
+
+export interface FoundMessage {
+  id: string;
+  threadId: string;
+  from: string;
+  to: string;
+  subject: string;
+  date: string;
+  snippet: string;
+}
+
 export interface Account {
   id: string;
   name: string;
@@ -177,27 +238,62 @@ export const api = {
     call<{ authorizeUrl: string; expiresAt: string }>("POST", `/v1/connections/${id(connectionId)}/authorize`, {}),
   testConnection: (connectionId: string) => call<TestResult>("POST", `/v1/connections/${id(connectionId)}/test`, {}),
   deauthorize: (connectionId: string) => call<Connection>("POST", `/v1/connections/${id(connectionId)}/deauthorize`, {}),
+  lookup: (connectionId: string, body: { query: string; maxResults?: number }) =>
+    call<{ messages: FoundMessage[] }>("POST", `/v1/connections/${id(connectionId)}/lookup`, body),
+
+  flows: () => all<Flow>("/v1/flows"),
+  flow: (flowId: string) => call<Flow>("GET", `/v1/flows/${id(flowId)}`),
+  createFlow: (body: FlowInput) => call<Flow>("POST", "/v1/flows", body),
+  updateFlow: (flowId: string, body: Partial<FlowInput>) => call<Flow>("PATCH", `/v1/flows/${id(flowId)}`, body),
+  deleteFlow: (flowId: string) => call<void>("DELETE", `/v1/flows/${id(flowId)}`),
+  runFlow: (flowId: string) => call<{ runId: string }>("POST", `/v1/flows/${id(flowId)}/run`, {}),
+  /** The first page of a flow's runs, newest first. */
+  flowRuns: async (flowId: string) => {
+    const page = await call<Page<Run>>("GET", `/v1/flows/${id(flowId)}/runs`);
+    return [...page.items].sort((a, b) => runTime(b) - runTime(a));
+  },
+  run: (runId: string) => call<Run>("GET", `/v1/runs/${id(runId)}`),
+  cancelRun: (runId: string) => call<Run | void>("POST", `/v1/runs/${id(runId)}/cancel`, {}),
 };
 
-/** `body.name` → `name`; `body.clientJson.web.redirect_uris` → `clientJson`. */
-export function fieldOf(problem: FieldProblem): string {
-  const parts = problem.field.split(".");
-  return (parts[0] === "body" ? parts[1] : parts[0]) ?? "";
+const runTime = (r: Run) => Date.parse(r.startedAt ?? r.createdAt ?? "") || 0;
+
+/**
+ * Where a problem points, without the `body.` prefix: `body.name` → `name`,
+ * `body.destinations.0.import.action` → `destinations.0.import.action`. A
+ * missing property (reported on its parent) points at the property itself.
+ */
+export function fieldPath(problem: FieldProblem): string {
+  const path = problem.field.startsWith("body") ? problem.field.replace(/^body\.?/, "") : problem.field;
+  const missing = /required property '([^']+)'/.exec(problem.message)?.[1];
+  return missing ? (path ? `${path}.${missing}` : missing) : path;
 }
 
-/** Split an error into messages per field and the rest, for forms. */
+/** The nearest of `known` that is `path` or one of its ancestors (`clientJson.web.redirect_uris` → `clientJson`). */
+function nearest(path: string, known: string[]): string | undefined {
+  for (let p = path; p; p = p.includes(".") ? p.slice(0, p.lastIndexOf(".")) : "") if (known.includes(p)) return p;
+  return undefined;
+}
+
+/**
+ * Split an error into messages per field and the rest, for forms. `known` are
+ * the paths the form shows a message at (`name`, `source.export.query`); a
+ * problem goes to the nearest of them, or to `general`.
+ */
 export function problemsByField(err: unknown, known: string[]): { fields: Record<string, string>; general?: string } {
   if (!(err instanceof ApiError)) return { fields: {}, general: err instanceof Error ? err.message : String(err) };
   const fields: Record<string, string> = {};
+  let unplaced = false;
   for (const p of err.fieldProblems) {
-    const f = fieldOf(p);
-    if (known.includes(f) && !fields[f]) fields[f] = p.message.endsWith(".") ? p.message : `${p.message}.`;
+    const f = nearest(fieldPath(p), known);
+    if (f === undefined) unplaced = true;
+    else if (!fields[f]) fields[f] = p.message.endsWith(".") ? p.message : `${p.message}.`;
   }
   // 409 name_taken and friends name no field; a conflict on create is almost always the name.
   if (Object.keys(fields).length === 0 && err.code === "name_taken" && known.includes("name")) {
     fields.name = err.message;
     return { fields };
   }
-  if (Object.keys(fields).length > 0 && err.fieldProblems.every((p) => known.includes(fieldOf(p)))) return { fields };
+  if (Object.keys(fields).length > 0 && !unplaced) return { fields };
   return { fields, general: err.message };
 }

@@ -1,19 +1,29 @@
-/** The shell: session check, sign-in, the Resources menu and the two resource views. */
+/** The shell: session check, sign-in, the Resources menu, Flows, and the views. */
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, sessionEvents, type Account } from "./api.ts";
 import { SignIn } from "./sign-in.tsx";
 import { ResourcesMenu, type View } from "./resources-menu.tsx";
 import { ConnectionsView } from "./connections-view.tsx";
 import { IClientsView } from "./iclients-view.tsx";
+import { FlowsView } from "./flows-view.tsx";
+import { FlowBuilder } from "./flow-builder.tsx";
 
-function viewFromHash(): View {
-  return location.hash.startsWith("#/iclients") ? "iclients" : "connections";
+/** `#/connections`, `#/iclients`, `#/flows`, `#/flows/new`, `#/flows/<id>`. */
+type Route = { view: View } | { view: "flows"; flowId?: string | "new" };
+
+function routeFromHash(): Route {
+  const flow = /^#\/flows(?:\/([^/?#]+))?/.exec(location.hash);
+  if (flow) return { view: "flows", flowId: flow[1] && decodeURIComponent(flow[1]) };
+  return { view: location.hash.startsWith("#/iclients") ? "iclients" : "connections" };
 }
+
+const TITLES = { connections: "Connections", iclients: "iClients", flows: "Flows" };
 
 export function App() {
   const [account, setAccount] = useState<Account | null | undefined>(undefined);
   const [loadError, setLoadError] = useState<string>();
-  const [view, setView] = useState<View>(viewFromHash());
+  const [route, setRoute] = useState<Route>(routeFromHash());
+  const view = route.view;
 
   useEffect(() => {
     api
@@ -24,7 +34,7 @@ export function App() {
         else setLoadError((err as Error).message);
       });
     const expired = () => setAccount(null);
-    const onHash = () => setView(viewFromHash());
+    const onHash = () => setRoute(routeFromHash());
     sessionEvents.addEventListener("expired", expired);
     window.addEventListener("hashchange", onHash);
     return () => {
@@ -34,7 +44,7 @@ export function App() {
   }, []);
 
   useEffect(() => {
-    document.title = `${view === "iclients" ? "iClients" : "Connections"} · Mailbridge`;
+    document.title = `${TITLES[view]} · Mailbridge`;
   }, [view]);
 
   if (loadError)
@@ -54,8 +64,15 @@ export function App() {
 
   function select(next: View) {
     history.replaceState(null, "", `#/${next}`);
-    setView(next);
+    setRoute({ view: next });
   }
+
+  /** Flows pages are history entries, so Back leaves the builder. */
+  function openFlow(flowId?: string) {
+    location.hash = flowId ? `#/flows/${encodeURIComponent(flowId)}` : "#/flows";
+  }
+
+  const flowId = route.view === "flows" ? route.flowId : undefined;
 
   async function signOut() {
     try {
@@ -70,7 +87,10 @@ export function App() {
       <header class="topbar">
         <span class="brand">Mailbridge</span>
         <nav aria-label="Main">
-          <ResourcesMenu current={view} onSelect={select} />
+          <ResourcesMenu current={view === "flows" ? undefined : view} onSelect={select} />
+          <a href="#/flows" class="nav-link" aria-current={view === "flows" ? "page" : undefined}>
+            Flows
+          </a>
         </nav>
         <span class="account muted" title="Signed in account">
           {account.name}
@@ -79,7 +99,23 @@ export function App() {
           Sign out
         </button>
       </header>
-      <main class="content">{view === "iclients" ? <IClientsView /> : <ConnectionsView />}</main>
+      <main class="content">
+        {view === "iclients" ? (
+          <IClientsView />
+        ) : view === "connections" ? (
+          <ConnectionsView />
+        ) : flowId ? (
+          <FlowBuilder
+            key={flowId}
+            flowId={flowId === "new" ? undefined : flowId}
+            // The new flow now has an address; replacing it keeps the builder (and its state) as it is.
+            onSaved={(flow) => flowId === "new" && history.replaceState(null, "", `#/flows/${encodeURIComponent(flow.id)}`)}
+            onBack={() => openFlow()}
+          />
+        ) : (
+          <FlowsView onOpen={(id) => openFlow(id)} />
+        )}
+      </main>
     </>
   );
 }

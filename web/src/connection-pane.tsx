@@ -22,8 +22,8 @@ export interface ConnectionPaneProps {
   iclients: IClient[];
   callbackUrl: string;
   onIClientSaved: (iclient: IClient) => void;
-  /** The pane closes; `changed` when something was saved. */
-  onClose: (changed: boolean) => void;
+  /** The pane closes; `changed` when something was saved, `saved` the connection as last saved. */
+  onClose: (changed: boolean, saved?: Connection) => void;
   /** Authorized without problems: close and show the list. */
   onAuthorized: (connection: Connection) => void;
   /** Saved or authorized with a warning: refresh the list behind the pane. */
@@ -144,7 +144,7 @@ export function ConnectionPane(props: ConnectionPaneProps) {
   }
 
   return (
-    <Dialog title={initial ? "Edit connection" : "Create connection"} onClose={() => props.onClose(Boolean(saved) && saved !== initial)} class="pane">
+    <Dialog title={initial ? "Edit connection" : "Create connection"} onClose={() => props.onClose(Boolean(saved) && saved !== initial, saved)} class="pane">
       <form
         onSubmit={(e) => {
           e.preventDefault();
@@ -280,7 +280,7 @@ export function ConnectionPane(props: ConnectionPaneProps) {
               Save
             </button>
           )}
-          <button type="button" onClick={() => props.onClose(Boolean(saved) && saved !== initial)}>
+          <button type="button" onClick={() => props.onClose(Boolean(saved) && saved !== initial, saved)}>
             Cancel
           </button>
         </div>

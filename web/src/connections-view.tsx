@@ -1,38 +1,22 @@
 /** The Connections list with its actions, the application list and the Create/Edit pane. */
-import { useCallback, useEffect, useState } from "preact/hooks";
-import { api, type Application, type Connection, type IClient } from "./api.ts";
-import { ConfirmDialog, Dialog } from "./dialog.tsx";
+import { useState } from "preact/hooks";
+import { api, type Application, type Connection } from "./api.ts";
+import { ConfirmDialog } from "./dialog.tsx";
 import { ConnectionPane } from "./connection-pane.tsx";
 import { ConnectionRow } from "./connection-row.tsx";
+import { ApplicationList } from "./application-list.tsx";
+import { useApplications, useConnections } from "./use-connections.ts";
 
 type Pane = null | { kind: "pick" } | { kind: "create"; app: Application } | { kind: "edit"; connection: Connection };
 
 export function ConnectionsView() {
-  const [connections, setConnections] = useState<Connection[]>();
-  const [iclients, setIClients] = useState<IClient[]>([]);
-  const [apps, setApps] = useState<Application[]>();
-  const [error, setError] = useState<string>();
+  const { connections, error: loadError, refresh, paneProps } = useConnections();
+  const { applications: apps, error: appsError } = useApplications();
+  const error = loadError ?? appsError;
   const [pane, setPane] = useState<Pane>(null);
   const [deleting, setDeleting] = useState<{ connection: Connection; busy?: boolean; error?: string }>();
   const [notice, setNotice] = useState<string>();
 
-  const refresh = useCallback(async () => {
-    try {
-      const [list, ics] = await Promise.all([api.connections(), api.iclients().catch(() => [] as IClient[])]);
-      setConnections(list);
-      setIClients(ics);
-      setError(undefined);
-    } catch (err) {
-      setError(`Could not load connections: ${(err as Error).message}`);
-    }
-  }, []);
-
-  useEffect(() => {
-    void refresh();
-    api.applications().then(setApps, (err) => setError(`Could not load applications: ${(err as Error).message}`));
-  }, [refresh]);
-
-  const callbackUrl = connections?.find((c) => c.callbackUrl)?.callbackUrl ?? `${location.origin}/oauth2/callback`;
   const appName = (id: string) => apps?.find((a) => a.id === id)?.name ?? id;
 
   async function confirmDelete() {
@@ -98,32 +82,14 @@ export function ConnectionsView() {
       )}
 
       {pane?.kind === "pick" && apps && (
-        <Dialog title="Choose an application" onClose={() => setPane(null)}>
-          <div class="dialog-body">
-            <ul class="app-list">
-              {apps.map((a) => (
-                <li key={a.id}>
-                  <button type="button" class="app-choice" onClick={() => setPane({ kind: "create", app: a })}>
-                    <span class="app-icon" aria-hidden="true">
-                      {a.name.slice(0, 1)}
-                    </span>
-                    {a.name}
-                  </button>
-                </li>
-              ))}
-            </ul>
-          </div>
-        </Dialog>
+        <ApplicationList applications={apps} onChoose={(app) => setPane({ kind: "create", app })} onClose={() => setPane(null)} />
       )}
       {(pane?.kind === "create" || pane?.kind === "edit") && paneApp && (
         <ConnectionPane
           key={pane.kind === "edit" ? pane.connection.id : "new"}
           application={paneApp}
           connection={pane.kind === "edit" ? pane.connection : undefined}
-          connections={connections ?? []}
-          iclients={iclients}
-          callbackUrl={callbackUrl}
-          onIClientSaved={(ic) => setIClients((list) => [...list.filter((x) => x.id !== ic.id), ic])}
+          {...paneProps}
           onChanged={() => void refresh()}
           onClose={(changed) => {
             setPane(null);

@@ -10,7 +10,8 @@ const ITEMS: Array<{ view: View; label: string }> = [
   { view: "iclients", label: "iClients" },
 ];
 
-export function ResourcesMenu({ current, onSelect }: { current: View; onSelect: (view: View) => void }) {
+/** `current` is undefined while a page outside the menu (Flows) is shown. */
+export function ResourcesMenu({ current, onSelect }: { current?: View; onSelect: (view: View) => void }) {
   const [open, setOpen] = useState(false);
   const buttonRef = useRef<HTMLButtonElement>(null);
   const menuRef = useRef<HTMLUListElement>(null);

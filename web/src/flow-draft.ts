@@ -1,0 +1,150 @@
+/**
+ * The flow builder's form state and its two translations: a saved {@link Flow}
+ * into a draft, and a draft into the API's {@link FlowInput} (SPEC §2 "Flows").
+ * Form fields are strings; empty ones are left out of the body.
+ */
+import type { Connection, ExportConfig, Flow, FlowInput, ImportAction, ImportConfig, Mapping, Run } from "./api.ts";
+
+export interface SourceDraft {
+  application: string;
+  connectionId: string;
+  query: string;
+  labels: string;
+  format: NonNullable<ExportConfig["format"]>;
+  attachments: NonNullable<ExportConfig["attachments"]>;
+  maxMessages: string;
+  incremental: boolean;
+}
+
+export interface DestinationDraft {
+  /** A stable key for the list while destinations are added and removed. */
+  key: number;
+  application: string;
+  connectionId: string;
+  action: ImportAction | "";
+  labels: string;
+  to: string;
+  cc: string;
+  subject: string;
+  text: string;
+}
+
+export interface FlowDraft {
+  name: string;
+  source?: SourceDraft;
+  destinations: DestinationDraft[];
+}
+
+export const ACTIONS: Array<{ value: ImportAction; label: string }> = [
+  { value: "send", label: "Send a message" },
+  { value: "reply", label: "Reply to the message" },
+  { value: "draft", label: "Create a draft" },
+  { value: "insert", label: "Insert into the mailbox" },
+  { value: "import", label: "Import into the mailbox (backup, migration)" },
+  { value: "addLabels", label: "Add labels" },
+  { value: "removeLabels", label: "Remove labels" },
+  { value: "trash", label: "Move to trash" },
+];
+
+/** Actions that compose a message from the mapping templates. */
+export const COMPOSING: ImportAction[] = ["send", "reply", "draft"];
+/** Actions that take label ids. */
+export const LABELLING: ImportAction[] = ["insert", "import", "addLabels", "removeLabels"];
+
+let nextKey = 1;
+
+export function newSource(application: string): SourceDraft {
+  return { application, connectionId: "", query: "", labels: "", format: "full", attachments: "none", maxMessages: "", incremental: false };
+}
+
+export function newDestination(application: string): DestinationDraft {
+  return { key: nextKey++, application, connectionId: "", action: "", labels: "", to: "", cc: "", subject: "", text: "" };
+}
+
+const labelList = (s: string) => s.split(",").map((l) => l.trim()).filter(Boolean);
+const appOf = (connections: Connection[], id: string) => connections.find((c) => c.id === id)?.application ?? "gmail";
+
+export function draftOf(flow: Flow, connections: Connection[]): FlowDraft {
+  const e = flow.source.export ?? {};
+  return {
+    name: flow.name,
+    source: {
+      ...newSource(appOf(connections, flow.source.connectionId)),
+      connectionId: flow.source.connectionId,
+      query: e.query ?? "",
+      labels: (e.labelIds ?? []).join(", "),
+      format: e.format ?? "full",
+      attachments: e.attachments ?? "none",
+      maxMessages: e.maxMessages != null ? String(e.maxMessages) : "",
+      incremental: Boolean(e.incremental),
+    },
+    destinations: flow.destinations.map((d) => ({
+      ...newDestination(appOf(connections, d.connectionId)),
+      connectionId: d.connectionId,
+      action: d.import.action,
+      labels: (d.import.labelIds ?? []).join(", "),
+      to: d.mapping?.to ?? "",
+      cc: d.mapping?.cc ?? "",
+      subject: d.mapping?.subject ?? "",
+      text: d.mapping?.text ?? "",
+    })),
+  };
+}
+
+export function bodyOf(draft: FlowDraft): FlowInput {
+  const s = draft.source!;
+  const exp: ExportConfig = { format: s.format, attachments: s.attachments, incremental: s.incremental };
+  if (s.query.trim()) exp.query = s.query.trim();
+  if (labelList(s.labels).length) exp.labelIds = labelList(s.labels);
+  if (s.maxMessages.trim()) exp.maxMessages = Number(s.maxMessages);
+  return {
+    name: draft.name.trim(),
+    source: { connectionId: s.connectionId, export: exp },
+    destinations: draft.destinations.map((d) => {
+      const action = d.action as ImportAction;
+      const imp: ImportConfig = { action };
+      if (LABELLING.includes(action) && labelList(d.labels).length) imp.labelIds = labelList(d.labels);
+      if (!COMPOSING.includes(action)) return { connectionId: d.connectionId, import: imp };
+      const mapping: Mapping = {};
+      for (const k of ["to", "cc", "subject", "text"] as const) if (d[k].trim()) mapping[k] = d[k];
+      return { connectionId: d.connectionId, import: imp, ...(Object.keys(mapping).length ? { mapping } : {}) };
+    }),
+  };
+}
+
+/** What can be told before asking the service, keyed like the API's field paths. */
+export function validateDraft(draft: FlowDraft): Record<string, string> {
+  const errors: Record<string, string> = {};
+  if (!draft.name.trim()) errors.name = "Enter a name for the flow.";
+  if (!draft.source) errors.source = "Add a source: where the messages come from.";
+  else {
+    if (!draft.source.connectionId) errors["source.connectionId"] = "Choose a connection, or create one.";
+    const n = Number(draft.source.maxMessages);
+    if (draft.source.maxMessages.trim() && (!Number.isInteger(n) || n < 1)) errors["source.export.maxMessages"] = "Enter a whole number of 1 or more, or leave it empty for no limit.";
+  }
+  if (draft.destinations.length === 0) errors.destinations = "Add a destination: what happens to each message.";
+  draft.destinations.forEach((d, i) => {
+    if (!d.connectionId) errors[`destinations.${i}.connectionId`] = "Choose a connection, or create one.";
+    if (!d.action) errors[`destinations.${i}.import.action`] = "Choose what to do with each message.";
+    else if ((d.action === "addLabels" || d.action === "removeLabels") && labelList(d.labels).length === 0)
+      errors[`destinations.${i}.import.labelIds`] = "Enter at least one label id.";
+  });
+  return errors;
+}
+
+export const RUN_STATUS_TEXT: Record<Run["status"], string> = {
+  queued: "Queued",
+  running: "Running",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  canceled: "Canceled",
+};
+
+export const isActive = (run: Run | undefined) => run?.status === "queued" || run?.status === "running";
+
+export function progressText(run: Run): string {
+  const p = run.progress ?? { exported: 0, imported: 0, failed: 0 };
+  return `${p.exported} exported, ${p.imported} imported, ${p.failed} failed`;
+}
+
+export const actionLabel = (action: string) => ACTIONS.find((a) => a.value === action)?.label ?? action;

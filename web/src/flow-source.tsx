@@ -1,0 +1,127 @@
+/**
+ * The flow's source: a Gmail connection and what it exports (**Search query**,
+ * **Labels**, **Format**, **Attachments**, **Max messages**, **Incremental**),
+ * with a **Preview** of the first messages the query finds.
+ */
+import { useState } from "preact/hooks";
+import { api, type Connection, type FoundMessage } from "./api.ts";
+import { FieldError, LabeledField } from "./field.tsx";
+import { ConnectionChoice } from "./connection-choice.tsx";
+import type { SourceDraft } from "./flow-draft.ts";
+
+const PREVIEW_SIZE = 5;
+
+export function SourceCard(props: {
+  source: SourceDraft;
+  applicationName: string;
+  connections: Connection[] | undefined;
+  errors: Record<string, string>;
+  onChange: (source: SourceDraft) => void;
+  onCreateConnection: () => void;
+  onRemove: () => void;
+}) {
+  const s = props.source;
+  const err = (path: string) => props.errors[`source.${path}`];
+  const set = <K extends keyof SourceDraft>(key: K, value: SourceDraft[K]) => props.onChange({ ...s, [key]: value });
+  const [preview, setPreview] = useState<{ busy?: boolean; messages?: FoundMessage[]; error?: string }>();
+
+  async function runPreview() {
+    setPreview({ busy: true });
+    try {
+      const { messages } = await api.lookup(s.connectionId, { query: s.query.trim(), maxResults: PREVIEW_SIZE });
+      setPreview({ messages });
+    } catch (e) {
+      setPreview({ error: (e as Error).message });
+    }
+  }
+
+  return (
+    <section class="step-card" aria-labelledby="flow-source-title">
+      <header class="step-head">
+        <h2 id="flow-source-title">Source</h2>
+        <span class="muted">{props.applicationName} · export</span>
+        <button type="button" class="danger-link" onClick={props.onRemove}>
+          Remove source
+        </button>
+      </header>
+      {(props.errors.source || props.errors["source.export"]) && (
+        <p class="error" role="alert">
+          {props.errors.source ?? props.errors["source.export"]}
+        </p>
+      )}
+      <ConnectionChoice
+        id="flow-src-connection"
+        application={s.application}
+        connections={props.connections}
+        value={s.connectionId}
+        error={err("connectionId")}
+        onChange={(v) => set("connectionId", v)}
+        onCreate={props.onCreateConnection}
+      />
+      <LabeledField id="flow-src-query" label="Search query" error={err("export.query")} hint={<>Gmail search, e.g. <code>is:unread newer_than:7d</code>. Empty: every message.</>}>
+        {(a) => <input {...a} value={s.query} placeholder="from:orders@example.com newer_than:30d" onInput={(e) => set("query", e.currentTarget.value)} />}
+      </LabeledField>
+      <div class="field-grid">
+        <LabeledField id="flow-src-labels" label="Labels" error={err("export.labelIds")} hint="Label ids, comma-separated (INBOX, UNREAD, Label_12).">
+          {(a) => <input {...a} value={s.labels} onInput={(e) => set("labels", e.currentTarget.value)} />}
+        </LabeledField>
+        <LabeledField id="flow-src-max" label="Max messages" error={err("export.maxMessages")} hint="Empty: no limit.">
+          {(a) => <input {...a} type="number" min={1} step={1} inputMode="numeric" value={s.maxMessages} onInput={(e) => set("maxMessages", e.currentTarget.value)} />}
+        </LabeledField>
+        <LabeledField id="flow-src-format" label="Format" error={err("export.format")}>
+          {(a) => (
+            <select {...a} value={s.format} onChange={(e) => set("format", e.currentTarget.value as SourceDraft["format"])}>
+              <option value="full">Full (headers and body)</option>
+              <option value="metadata">Metadata (headers only)</option>
+              <option value="minimal">Minimal (ids and labels)</option>
+              <option value="raw">Raw (the whole MIME message)</option>
+            </select>
+          )}
+        </LabeledField>
+        <LabeledField id="flow-src-attachments" label="Attachments" error={err("export.attachments")}>
+          {(a) => (
+            <select {...a} value={s.attachments} onChange={(e) => set("attachments", e.currentTarget.value as SourceDraft["attachments"])}>
+              <option value="none">None</option>
+              <option value="metadata">Metadata (name, type, size)</option>
+              <option value="content">Content</option>
+            </select>
+          )}
+        </LabeledField>
+      </div>
+      <div class="field">
+        <label class="check">
+          <input type="checkbox" checked={s.incremental} aria-describedby="flow-src-incremental-hint" onChange={(e) => set("incremental", e.currentTarget.checked)} />
+          Incremental
+        </label>
+        <p id="flow-src-incremental-hint" class="hint">
+          Each run exports only what changed since the last one.
+        </p>
+        <FieldError id="flow-src-incremental" message={err("export.incremental")} />
+      </div>
+      <div class="preview">
+        <button type="button" onClick={runPreview} disabled={!s.connectionId || preview?.busy} aria-busy={preview?.busy ? "true" : undefined}>
+          Preview
+        </button>
+        <span class="hint">The first {PREVIEW_SIZE} messages the search query finds.</span>
+        <div role="status">
+          {preview?.error && <p class="error">Preview failed: {preview.error}</p>}
+          {preview?.messages?.length === 0 && <p class="muted">No messages match.</p>}
+        </div>
+        {preview?.messages && preview.messages.length > 0 && (
+          <ul class="preview-list" aria-label="Preview">
+            {preview.messages.map((m) => (
+              <li key={m.id}>
+                <strong>{m.subject || "(no subject)"}</strong>
+                <span class="muted">
+                  {" "}
+                  · {m.from} · {m.date}
+                </span>
+                <div class="hint">{m.snippet}</div>
+              </li>
+            ))}
+          </ul>
+        )}
+      </div>
+    </section>
+  );
+}
