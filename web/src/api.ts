@@ -247,16 +247,16 @@ export const api = {
   updateFlow: (flowId: string, body: Partial<FlowInput>) => call<Flow>("PATCH", `/v1/flows/${id(flowId)}`, body),
   deleteFlow: (flowId: string) => call<void>("DELETE", `/v1/flows/${id(flowId)}`),
   runFlow: (flowId: string) => call<{ runId: string }>("POST", `/v1/flows/${id(flowId)}/run`, {}),
-  /** The first page of a flow's runs, newest first. */
+  /** A flow's runs, newest first (the API lists them oldest first). */
   flowRuns: async (flowId: string) => {
-    const page = await call<Page<Run>>("GET", `/v1/flows/${id(flowId)}/runs`);
-    return [...page.items].sort((a, b) => runTime(b) - runTime(a));
+    const runs = (await all<Run>(`/v1/flows/${id(flowId)}/runs`)).reverse();
+    return runs.sort((a, b) => runTime(b) - runTime(a));
   },
   run: (runId: string) => call<Run>("GET", `/v1/runs/${id(runId)}`),
   cancelRun: (runId: string) => call<Run | void>("POST", `/v1/runs/${id(runId)}/cancel`, {}),
 };
 
-const runTime = (r: Run) => Date.parse(r.startedAt ?? r.createdAt ?? "") || 0;
+const runTime = (r: Run) => Date.parse(r.createdAt ?? r.startedAt ?? "") || 0;
 
 /**
  * Where a problem points, without the `body.` prefix: `body.name` → `name`,

@@ -51,10 +51,13 @@ export const COMPOSING: ImportAction[] = ["send", "reply", "draft"];
 /** Actions that take label ids. */
 export const LABELLING: ImportAction[] = ["insert", "import", "addLabels", "removeLabels"];
 
+/** The most one run exports (the API's limit). */
+export const MAX_MESSAGES = 10_000;
+
 let nextKey = 1;
 
 export function newSource(application: string): SourceDraft {
-  return { application, connectionId: "", query: "", labels: "", format: "full", attachments: "none", maxMessages: "", incremental: false };
+  return { application, connectionId: "", query: "", labels: "", format: "full", attachments: "metadata", maxMessages: "", incremental: false };
 }
 
 export function newDestination(application: string): DestinationDraft {
@@ -74,7 +77,7 @@ export function draftOf(flow: Flow, connections: Connection[]): FlowDraft {
       query: e.query ?? "",
       labels: (e.labelIds ?? []).join(", "),
       format: e.format ?? "full",
-      attachments: e.attachments ?? "none",
+      attachments: e.attachments ?? "metadata",
       maxMessages: e.maxMessages != null ? String(e.maxMessages) : "",
       incremental: Boolean(e.incremental),
     },
@@ -120,7 +123,8 @@ export function validateDraft(draft: FlowDraft): Record<string, string> {
   else {
     if (!draft.source.connectionId) errors["source.connectionId"] = "Choose a connection, or create one.";
     const n = Number(draft.source.maxMessages);
-    if (draft.source.maxMessages.trim() && (!Number.isInteger(n) || n < 1)) errors["source.export.maxMessages"] = "Enter a whole number of 1 or more, or leave it empty for no limit.";
+    if (draft.source.maxMessages.trim() && (!Number.isInteger(n) || n < 1 || n > MAX_MESSAGES))
+      errors["source.export.maxMessages"] = `Enter a whole number from 1 to ${MAX_MESSAGES.toLocaleString("en")}, or leave it empty.`;
   }
   if (draft.destinations.length === 0) errors.destinations = "Add a destination: what happens to each message.";
   draft.destinations.forEach((d, i) => {

@@ -7,7 +7,7 @@ import { useState } from "preact/hooks";
 import { api, type Connection, type FoundMessage } from "./api.ts";
 import { FieldError, LabeledField } from "./field.tsx";
 import { ConnectionChoice } from "./connection-choice.tsx";
-import type { SourceDraft } from "./flow-draft.ts";
+import { MAX_MESSAGES, type SourceDraft } from "./flow-draft.ts";
 
 const PREVIEW_SIZE = 5;
 
@@ -65,8 +65,8 @@ export function SourceCard(props: {
         <LabeledField id="flow-src-labels" label="Labels" error={err("export.labelIds")} hint="Label ids, comma-separated (INBOX, UNREAD, Label_12).">
           {(a) => <input {...a} value={s.labels} onInput={(e) => set("labels", e.currentTarget.value)} />}
         </LabeledField>
-        <LabeledField id="flow-src-max" label="Max messages" error={err("export.maxMessages")} hint="Empty: no limit.">
-          {(a) => <input {...a} type="number" min={1} step={1} inputMode="numeric" value={s.maxMessages} onInput={(e) => set("maxMessages", e.currentTarget.value)} />}
+        <LabeledField id="flow-src-max" label="Max messages" error={err("export.maxMessages")} hint={`1 to ${MAX_MESSAGES.toLocaleString("en")} per run; empty: the service's default.`}>
+          {(a) => <input {...a} type="number" min={1} max={MAX_MESSAGES} step={1} inputMode="numeric" value={s.maxMessages} onInput={(e) => set("maxMessages", e.currentTarget.value)} />}
         </LabeledField>
         <LabeledField id="flow-src-format" label="Format" error={err("export.format")}>
           {(a) => (
@@ -99,10 +99,10 @@ export function SourceCard(props: {
         <FieldError id="flow-src-incremental" message={err("export.incremental")} />
       </div>
       <div class="preview">
-        <button type="button" onClick={runPreview} disabled={!s.connectionId || preview?.busy} aria-busy={preview?.busy ? "true" : undefined}>
+        <button type="button" onClick={runPreview} disabled={!s.connectionId || !s.query.trim() || preview?.busy} aria-busy={preview?.busy ? "true" : undefined}>
           Preview
         </button>
-        <span class="hint">The first {PREVIEW_SIZE} messages the search query finds.</span>
+        <span class="hint">{s.connectionId && s.query.trim() ? `The first ${PREVIEW_SIZE} messages the search query finds.` : "Choose a connection and enter a search query to preview what it finds."}</span>
         <div role="status">
           {preview?.error && <p class="error">Preview failed: {preview.error}</p>}
           {preview?.messages?.length === 0 && <p class="muted">No messages match.</p>}
