@@ -33,6 +33,8 @@ import { RedisRefreshLock, processLocalLock } from "./oauth/refresh-lock.ts";
 import { AuthorizationService } from "./oauth/authorization-service.ts";
 import { GmailRunner } from "./gmail-runner.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
+import { createFlows } from "./flows/index.ts";
+import { flowRoutes } from "./routes/flows.ts";
 
 export interface AppDeps {
   db: Db;
@@ -125,6 +127,10 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   });
   const gmail = new GmailRunner({ connections, tokens, gate, endpoints: config.google, log: app.log, backoff: deps.backoff });
   app.decorate("gmail", gmail);
+  const flows = createFlows({ db: deps.db, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix });
+  app.addHook("onClose", () => flows.close());
+  await app.register(flowRoutes, { flows, gmail });
+  app.addHook("onReady", () => flows.recover());
   if (config.sandbox) await (await import("./sandbox.ts")).mountSandbox(app);
   await app.register(oauthRoutes, { authorization, connections, gmail, origin: new URL(config.publicUrl).origin });
   return app;

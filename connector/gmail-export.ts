@@ -1,0 +1,164 @@
+/**
+ * Gmail as a flow source: which messages to export (a query and labels, paged;
+ * or the messages added since a history checkpoint) and each message as an
+ * export record in the chosen format, with attachments as metadata or content.
+ * Every call goes through the caller's `call` (the server's choke point).
+ */
+import type { gmail_v1 } from "@googleapis/gmail";
+import type { GmailCallOptions } from "./gmail-client.ts";
+import type { GmailMethod } from "./gmail-methods.ts";
+import { fromBase64Url, parseMail, type RecordAttachment } from "./mime.ts";
+
+/** Runs one Gmail call for a fixed connection; `fn` must pass `options` on. */
+export type GmailCaller = <T>(method: GmailMethod, fn: (gmail: gmail_v1.Gmail, options: GmailCallOptions) => Promise<T>) => Promise<T>;
+
+export type ExportFormat = "full" | "metadata" | "minimal" | "raw";
+export type AttachmentMode = "none" | "metadata" | "content";
+
+/** A source's export settings (defaults applied by the schema). */
+export interface ExportSpec {
+  query?: string;
+  labelIds?: string[];
+  format: ExportFormat;
+  attachments: AttachmentMode;
+  maxMessages: number;
+  incremental: boolean;
+}
+
+/** One exported message. Header fields are empty strings in `minimal`. */
+export interface ExportRecord {
+  id: string;
+  threadId: string;
+  labelIds: string[];
+  snippet: string;
+  historyId?: string;
+  internalDate?: string;
+  messageId?: string;
+  from: string;
+  to: string;
+  cc: string;
+  subject: string;
+  date: string;
+  references?: string;
+  /** The text body (full and raw formats). */
+  text?: string;
+  /** The source bytes (raw format). */
+  raw?: Buffer;
+  attachments: RecordAttachment[];
+}
+
+/** Gmail's page size ceiling for messages.list. */
+const PAGE = 500;
+
+/** Message ids matching the spec, newest first, at most `maxMessages`, a page at a time. */
+export async function* listMessageIds(call: GmailCaller, spec: Pick<ExportSpec, "query" | "labelIds" | "maxMessages">): AsyncGenerator<string[]> {
+  let pageToken: string | undefined;
+  let left = spec.maxMessages;
+  do {
+    const res = await call("messages.list", (g, options) =>
+      g.users.messages.list({ userId: "me", q: spec.query || undefined, labelIds: spec.labelIds?.length ? spec.labelIds : undefined, maxResults: Math.min(PAGE, left), pageToken }, options),
+    );
+    const ids = (res.data.messages ?? []).map((m) => m.id!).slice(0, left);
+    left -= ids.length;
+    if (ids.length) yield ids;
+    pageToken = res.data.nextPageToken ?? undefined;
+  } while (pageToken && left > 0);
+}
+
+/** The mailbox's current historyId: the checkpoint a full export starts the next incremental run from. */
+export async function currentHistoryId(call: GmailCaller): Promise<string> {
+  const res = await call("getProfile", (g, options) => g.users.getProfile({ userId: "me" }, options));
+  return String(res.data.historyId);
+}
+
+/**
+ * Ids of messages added since `startHistoryId` (oldest first, deduplicated) and the
+ * mailbox's historyId now. Google answers 404 for a too-old start: the caller resyncs in full.
+ */
+export async function addedSince(call: GmailCaller, startHistoryId: string, labelId?: string): Promise<{ ids: string[]; historyId: string }> {
+  const ids = new Set<string>();
+  let pageToken: string | undefined;
+  let historyId = startHistoryId;
+  do {
+    const res = await call("history.list", (g, options) =>
+      g.users.history.list({ userId: "me", startHistoryId, historyTypes: ["messageAdded"], labelId, maxResults: PAGE, pageToken }, options),
+    );
+    for (const h of res.data.history ?? []) for (const a of h.messagesAdded ?? []) if (a.message?.id) ids.add(a.message.id);
+    historyId = String(res.data.historyId ?? historyId);
+    pageToken = res.data.nextPageToken ?? undefined;
+  } while (pageToken);
+  return { ids: [...ids], historyId };
+}
+
+type Part = gmail_v1.Schema$MessagePart;
+
+function header(part: Part | undefined, name: string): string {
+  return part?.headers?.find((h) => h.name?.toLowerCase() === name.toLowerCase())?.value ?? "";
+}
+
+function* walk(part: Part | undefined): Generator<Part> {
+  if (!part) return;
+  yield part;
+  for (const p of part.parts ?? []) yield* walk(p);
+}
+
+/** Fetch one message as an export record. */
+export async function fetchRecord(call: GmailCaller, id: string, spec: Pick<ExportSpec, "format" | "attachments">): Promise<ExportRecord> {
+  const res = await call("messages.get", (g, options) => g.users.messages.get({ userId: "me", id, format: spec.format }, options));
+  const m = res.data;
+  const base = { id: m.id!, threadId: m.threadId!, labelIds: m.labelIds ?? [], snippet: m.snippet ?? "", historyId: m.historyId ?? undefined, internalDate: m.internalDate ?? undefined };
+  if (spec.format === "raw") {
+    const raw = fromBase64Url(m.raw ?? "");
+    const mail = await parseMail(raw);
+    const attachments = spec.attachments === "none" ? [] : mail.attachments.map((a) => (spec.attachments === "content" ? a : { ...a, data: undefined }));
+    return { ...base, ...mail, raw, attachments };
+  }
+  const p = m.payload ?? undefined;
+  const record: ExportRecord = {
+    ...base,
+    messageId: header(p, "Message-ID") || undefined,
+    from: header(p, "From"),
+    to: header(p, "To"),
+    cc: header(p, "Cc"),
+    subject: header(p, "Subject"),
+    date: header(p, "Date"),
+    references: header(p, "References") || undefined,
+    attachments: [],
+  };
+  if (spec.format !== "full") return record;
+  const parts = [...walk(p)];
+  const text = parts.find((x) => x.mimeType === "text/plain" && !x.filename && x.body?.data);
+  record.text = text ? fromBase64Url(text.body!.data!).toString("utf8") : "";
+  if (spec.attachments === "none") return record;
+  for (const part of parts) {
+    if (!part.filename || !part.body) continue;
+    const a: RecordAttachment = { filename: part.filename, mimeType: part.mimeType ?? "application/octet-stream", size: part.body.size ?? 0, attachmentId: part.body.attachmentId ?? undefined };
+    if (spec.attachments === "content") {
+      if (part.body.data) a.data = fromBase64Url(part.body.data);
+      else if (part.body.attachmentId) {
+        const att = await call("attachments.get", (g, options) => g.users.messages.attachments.get({ userId: "me", messageId: id, id: part.body!.attachmentId! }, options));
+        a.data = fromBase64Url(att.data.data ?? "");
+      }
+    }
+    record.attachments.push(a);
+  }
+  return record;
+}
+
+/** The source bytes of a message (format raw), for insert and import destinations. */
+export async function fetchRaw(call: GmailCaller, id: string): Promise<Buffer> {
+  const res = await call("messages.get", (g, options) => g.users.messages.get({ userId: "me", id, format: "raw" }, options));
+  return fromBase64Url(res.data.raw ?? "");
+}
+
+/** Find messages by a Gmail query, with their headers: the lookup of SPEC §2. */
+export async function lookupMessages(call: GmailCaller, query: string, maxResults: number) {
+  const res = await call("messages.list", (g, options) => g.users.messages.list({ userId: "me", q: query, maxResults }, options));
+  return Promise.all(
+    (res.data.messages ?? []).map(async ({ id }) => {
+      const m = (await call("messages.get", (g, options) => g.users.messages.get({ userId: "me", id: id!, format: "metadata", metadataHeaders: ["From", "To", "Subject", "Date"] }, options))).data;
+      const p = m.payload ?? undefined;
+      return { id: m.id!, threadId: m.threadId!, from: header(p, "From"), to: header(p, "To"), subject: header(p, "Subject"), date: header(p, "Date"), snippet: m.snippet ?? "" };
+    }),
+  );
+}

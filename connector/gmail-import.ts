@@ -1,0 +1,105 @@
+/**
+ * Gmail as a flow destination: compose a new message from a source record
+ * (send, reply, draft), copy a source message's bytes into a mailbox (insert,
+ * import), or act on the source message itself (add/remove labels, trash).
+ * Every call goes through the caller's `call` (the server's choke point).
+ */
+import type { ExportRecord, GmailCaller } from "./gmail-export.ts";
+import { composeMail, renderTemplate, toBase64Url, type TemplateFields } from "./mime.ts";
+
+export const IMPORT_ACTIONS = ["send", "reply", "draft", "insert", "import", "addLabels", "removeLabels", "trash"] as const;
+export type ImportAction = (typeof IMPORT_ACTIONS)[number];
+/** Actions that build a new message with MailComposer. */
+export const COMPOSING_ACTIONS: readonly ImportAction[] = ["send", "reply", "draft"];
+/** Actions that copy the source message's raw bytes. */
+export const COPYING_ACTIONS: readonly ImportAction[] = ["insert", "import"];
+/** Actions on the source message itself: the destination must be the source connection. */
+export const IN_PLACE_ACTIONS: readonly ImportAction[] = ["addLabels", "removeLabels", "trash"];
+
+export interface ImportSpec {
+  action: ImportAction;
+  labelIds?: string[];
+}
+
+/** Templates of a composed message; `{{from}} {{to}} {{subject}} {{snippet}} {{date}} {{text}}` name the source's fields. */
+export interface Mapping {
+  to?: string;
+  cc?: string;
+  subject?: string;
+  text?: string;
+}
+
+function fields(record: ExportRecord): TemplateFields {
+  return { from: record.from, to: record.to, subject: record.subject, snippet: record.snippet, date: record.date, text: record.text ?? record.snippet };
+}
+
+/**
+ * The message a send, reply or draft destination makes from `record`.
+ * Defaults: send and draft go to the destination's own address with "Fwd: subject";
+ * a reply goes to the source's sender with "Re: subject" in the source's thread.
+ * Attachments are carried when the export fetched their content.
+ */
+export async function composeFor(
+  record: ExportRecord,
+  action: ImportAction,
+  mapping: Mapping | undefined,
+  opts: { ownAddress: string; messageId: string; sameMailbox: boolean },
+): Promise<{ raw: Buffer; threadId?: string }> {
+  const f = fields(record);
+  const reply = action === "reply";
+  const subjectDefault = reply ? (/^re:/i.test(record.subject) ? "{{subject}}" : "Re: {{subject}}") : "Fwd: {{subject}}";
+  const refs = [...(record.references?.match(/<[^>]+>/g) ?? []), ...(record.messageId ? [record.messageId] : [])];
+  const raw = await composeMail({
+    from: opts.ownAddress,
+    to: renderTemplate(mapping?.to ?? (reply ? "{{from}}" : opts.ownAddress), f),
+    cc: mapping?.cc !== undefined ? renderTemplate(mapping.cc, f) : undefined,
+    subject: renderTemplate(mapping?.subject ?? subjectDefault, f),
+    text: renderTemplate(mapping?.text ?? "{{text}}", f),
+    messageId: opts.messageId,
+    inReplyTo: reply ? record.messageId : undefined,
+    references: reply && refs.length ? refs : undefined,
+    attachments: record.attachments.filter((a) => a.data).map((a) => ({ filename: a.filename, mimeType: a.mimeType, data: a.data! })),
+  });
+  // A thread id only means something in the mailbox it came from.
+  return { raw, threadId: reply && opts.sameMailbox ? record.threadId : undefined };
+}
+
+/** Send or save as a draft; returns the new Gmail message id. */
+export async function deliverComposed(call: GmailCaller, action: ImportAction, raw: Buffer, threadId?: string): Promise<string> {
+  const message = { raw: toBase64Url(raw), threadId };
+  if (action === "draft") {
+    const res = await call("drafts.create", (g, options) => g.users.drafts.create({ userId: "me", requestBody: { message } }, options));
+    return res.data.message?.id ?? "";
+  }
+  const res = await call("messages.send", (g, options) => g.users.messages.send({ userId: "me", requestBody: message }, options));
+  return res.data.id ?? "";
+}
+
+/** Insert (no delivery, like IMAP APPEND) or import (scanned like received mail) the raw source message. */
+export async function copyRaw(call: GmailCaller, action: "insert" | "import", raw: Buffer, labelIds: string[] | undefined): Promise<string> {
+  const requestBody = { raw: toBase64Url(raw), labelIds };
+  const res =
+    action === "insert"
+      ? await call("messages.insert", (g, options) => g.users.messages.insert({ userId: "me", internalDateSource: "dateHeader", requestBody }, options))
+      : await call("messages.import", (g, options) => g.users.messages.import({ userId: "me", internalDateSource: "dateHeader", requestBody }, options));
+  return res.data.id ?? "";
+}
+
+/** Add or remove labels on, or trash, the source message itself. */
+export async function actInPlace(call: GmailCaller, action: ImportAction, id: string, labelIds: string[] = []): Promise<string> {
+  if (action === "trash") {
+    await call("messages.trash", (g, options) => g.users.messages.trash({ userId: "me", id }, options));
+    return id;
+  }
+  const requestBody = action === "addLabels" ? { addLabelIds: labelIds } : { removeLabelIds: labelIds };
+  await call("messages.modify", (g, options) => g.users.messages.modify({ userId: "me", id, requestBody }, options));
+  return id;
+}
+
+/** The id of a message in the mailbox with this Message-ID header, if any (anywhere, spam and trash included). */
+export async function findByMessageId(call: GmailCaller, messageId: string): Promise<string | undefined> {
+  const res = await call("messages.list", (g, options) =>
+    g.users.messages.list({ userId: "me", q: `rfc822msgid:${messageId.replace(/^<|>$/g, "")}`, includeSpamTrash: true, maxResults: 1 }, options),
+  );
+  return res.data.messages?.[0]?.id ?? undefined;
+}

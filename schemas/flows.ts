@@ -1,0 +1,145 @@
+/** Request and response shapes of `/v1/flows`, `/v1/runs` and the connection lookup. */
+import { IMPORT_ACTIONS } from "../connector/gmail-import.ts";
+import { idPattern, pageOf, resourceName } from "./connections.ts";
+
+const resourceId = { type: "string", minLength: 1, maxLength: 64, pattern: idPattern } as const;
+const labelIds = { type: "array", minItems: 1, maxItems: 100, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 200 } } as const;
+const template = { type: "string", maxLength: 10_000 } as const;
+export const MAX_DESTINATIONS = 10;
+
+export const exportSchema = {
+  type: "object",
+  additionalProperties: false,
+  description: "What the source exports.",
+  properties: {
+    query: { type: "string", maxLength: 2000, description: "Gmail search query (q)." },
+    labelIds: { ...labelIds, description: "Only messages carrying every one of these labels." },
+    format: { type: "string", enum: ["full", "metadata", "minimal", "raw"], default: "full" },
+    attachments: { type: "string", enum: ["none", "metadata", "content"], default: "metadata", description: "Attachments as metadata, or with their content (full and raw formats)." },
+    maxMessages: { type: "integer", minimum: 1, maximum: 10_000, default: 500 },
+    incremental: {
+      type: "boolean",
+      default: false,
+      description: "Keep a historyId checkpoint: the first run exports in full, later runs only messages added since (a too-old checkpoint resyncs in full).",
+    },
+  },
+} as const;
+
+export const importSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["action"],
+  properties: {
+    action: { type: "string", enum: IMPORT_ACTIONS },
+    labelIds: { ...labelIds, description: "For insert and import (labels of the copy) and addLabels/removeLabels (required there)." },
+  },
+} as const;
+
+export const mappingSchema = {
+  type: "object",
+  additionalProperties: false,
+  description: "Templates for send, reply and draft; {{from}} {{to}} {{subject}} {{snippet}} {{date}} {{text}} are the source message's fields.",
+  properties: { to: template, cc: template, subject: template, text: template },
+} as const;
+
+const source = {
+  type: "object",
+  additionalProperties: false,
+  required: ["connectionId"],
+  properties: { connectionId: resourceId, export: exportSchema },
+} as const;
+
+const destination = {
+  type: "object",
+  additionalProperties: false,
+  required: ["connectionId", "import"],
+  properties: { connectionId: resourceId, import: importSchema, mapping: mappingSchema },
+} as const;
+
+const destinations = { type: "array", minItems: 1, maxItems: MAX_DESTINATIONS, items: destination } as const;
+
+export const createFlowBody = {
+  type: "object",
+  additionalProperties: false,
+  required: ["name", "source", "destinations"],
+  properties: { name: resourceName, source, destinations },
+} as const;
+
+export const updateFlowBody = {
+  type: "object",
+  additionalProperties: false,
+  minProperties: 1,
+  description: "Replaces the given parts whole.",
+  properties: { name: resourceName, source, destinations },
+} as const;
+
+export const flowSchema = {
+  type: "object",
+  required: ["id", "name", "source", "destinations", "createdAt", "updatedAt"],
+  properties: {
+    id: { type: "string" },
+    name: { type: "string" },
+    source: { type: "object", additionalProperties: true },
+    destinations: { type: "array", items: { type: "object", additionalProperties: true } },
+    createdAt: { type: "string", format: "date-time" },
+    updatedAt: { type: "string", format: "date-time" },
+  },
+} as const;
+export const flowPageSchema = pageOf(flowSchema, "flows");
+
+export const runSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["id", "flowId", "status", "progress", "errors", "startedAt", "finishedAt"],
+  properties: {
+    id: { type: "string" },
+    flowId: { type: "string" },
+    status: { type: "string", enum: ["queued", "running", "succeeded", "failed", "canceled"] },
+    progress: {
+      type: "object",
+      additionalProperties: false,
+      required: ["exported", "imported", "failed"],
+      description: "exported: source records; imported: records delivered to every destination; failed: records that failed in at least one.",
+      properties: { exported: { type: "integer" }, imported: { type: "integer" }, failed: { type: "integer" } },
+    },
+    errors: {
+      type: "array",
+      description: "At most 100 are kept.",
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["code", "message"],
+        properties: { record: { type: "string" }, destination: { type: "integer" }, code: { type: "string" }, message: { type: "string" } },
+      },
+    },
+    createdAt: { type: "string", format: "date-time" },
+    startedAt: { type: ["string", "null"], format: "date-time" },
+    finishedAt: { type: ["string", "null"], format: "date-time" },
+  },
+} as const;
+export const runPageSchema = pageOf(runSchema, "runs");
+
+export const lookupBody = {
+  type: "object",
+  additionalProperties: false,
+  required: ["query"],
+  properties: { query: { type: "string", minLength: 1, maxLength: 2000 }, maxResults: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+} as const;
+
+const str = { type: "string" } as const;
+export const lookupResult = {
+  type: "object",
+  additionalProperties: false,
+  required: ["messages"],
+  properties: {
+    messages: {
+      type: "array",
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["id", "threadId", "from", "to", "subject", "date", "snippet"],
+        properties: { id: str, threadId: str, from: str, to: str, subject: str, date: str, snippet: str },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,97 @@
+/**
+ * Flows of an account: CRUD, with every connection checked to be the
+ * account's own Gmail connection (another account's answers 404), and the
+ * `flow_connections` rows kept in step so a used connection cannot be deleted.
+ */
+import type { Db, Queryable } from "../store/db.ts";
+import { isUniqueViolation } from "../store/db.ts";
+import { newId } from "../secrets.ts";
+import { ApiError, notFound } from "../errors.ts";
+import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../connections/paging.ts";
+import { checkDestinations, toFlow, withExportDefaults, type Flow, type FlowInput } from "./flow.ts";
+
+export class FlowStore {
+  constructor(private readonly db: Db) {}
+
+  async list(accountId: string, page: PageRequest = {}): Promise<Page<Flow>> {
+    const limit = pageLimit(page);
+    const filter = pageFilter(page, 2);
+    const rows = await this.db.query(
+      `SELECT * FROM flows WHERE account_id = $1${filter.sql} ORDER BY created_at, id LIMIT ${limit + 1}`,
+      [accountId, ...filter.params],
+    );
+    return toPage(rows as any[], limit, toFlow);
+  }
+
+  async get(accountId: string, id: string, q: Queryable = this.db): Promise<Flow> {
+    const rows = await q.query("SELECT * FROM flows WHERE id = $1 AND account_id = $2", [id, accountId]);
+    if (!rows[0]) throw notFound("Flow");
+    return toFlow(rows[0]);
+  }
+
+  async create(accountId: string, input: FlowInput): Promise<Flow> {
+    const id = newId("flw");
+    return this.write(input.name, async (q) => {
+      const definition = await this.definition(q, accountId, input);
+      await q.query("INSERT INTO flows (id, account_id, name, definition) VALUES ($1, $2, $3, $4::jsonb)", [id, accountId, input.name, JSON.stringify(definition)]);
+      await this.link(q, id, input);
+      return this.get(accountId, id, q);
+    });
+  }
+
+  async update(accountId: string, id: string, patch: Partial<FlowInput>): Promise<Flow> {
+    return this.write(patch.name, async (q) => {
+      const current = await this.get(accountId, id, q);
+      await q.query("SELECT id FROM flows WHERE id = $1 FOR UPDATE", [id]);
+      const input: FlowInput = {
+        name: patch.name ?? current.name,
+        source: patch.source ?? current.source,
+        destinations: patch.destinations ?? current.destinations,
+      };
+      const definition = await this.definition(q, accountId, input);
+      await q.query(
+        "UPDATE flows SET name = $3, definition = $4::jsonb, updated_at = date_trunc('milliseconds', now()) WHERE id = $1 AND account_id = $2",
+        [id, accountId, input.name, JSON.stringify(definition)],
+      );
+      await q.query("DELETE FROM flow_connections WHERE flow_id = $1", [id]);
+      await this.link(q, id, input);
+      return this.get(accountId, id, q);
+    });
+  }
+
+  async delete(accountId: string, id: string): Promise<void> {
+    const rows = await this.db.query("DELETE FROM flows WHERE id = $1 AND account_id = $2 RETURNING id", [id, accountId]);
+    if (!rows[0]) throw notFound("Flow");
+  }
+
+  private async definition(q: Queryable, accountId: string, input: FlowInput) {
+    checkDestinations(input.source, input.destinations);
+    const ids = [...new Set([input.source.connectionId, ...input.destinations.map((d) => d.connectionId)])];
+    // FOR SHARE: a connection being deleted meanwhile waits for (or fails) this write.
+    const rows = await q.query<{ id: string; application: string }>(
+      "SELECT id, application FROM connections WHERE account_id = $1 AND id = ANY($2::text[]) FOR SHARE",
+      [accountId, ids],
+    );
+    for (const cid of ids) {
+      const row = rows.find((r) => r.id === cid);
+      if (!row) throw new ApiError("not_found", `Connection ${cid} not found.`);
+      if (row.application !== "gmail") throw new ApiError("validation_failed", `Connection ${cid} is not a Google Mail connection.`);
+    }
+    return { source: { connectionId: input.source.connectionId, export: withExportDefaults(input.source.export) }, destinations: input.destinations };
+  }
+
+  private async link(q: Queryable, flowId: string, input: FlowInput): Promise<void> {
+    const ids = [...new Set([input.source.connectionId, ...input.destinations.map((d) => d.connectionId)])];
+    for (const cid of ids) await q.query("INSERT INTO flow_connections (flow_id, connection_id) VALUES ($1, $2)", [flowId, cid]);
+  }
+
+  private async write<T>(name: string | undefined, fn: (q: Queryable) => Promise<T>): Promise<T> {
+    try {
+      return await this.db.tx(fn);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ApiError("name_taken", `A flow named "${name}" already exists.`, undefined, { cause: err });
+      if ((err as { code?: string }).code === "23503") throw new ApiError("conflict", "A connection of the flow changed meanwhile: try again.", undefined, { cause: err });
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * One source record into one destination: compose and send/reply/draft, copy
+ * its bytes (insert/import), or act on it in place. Message-making actions go
+ * through {@link DeliveryStore.deliverOnce}, so they happen once per record.
+ */
+import type { ExportRecord, GmailCaller } from "../../connector/gmail-export.ts";
+import { actInPlace, composeFor, copyRaw, deliverComposed, findByMessageId, COMPOSING_ACTIONS, COPYING_ACTIONS } from "../../connector/gmail-import.ts";
+import { deliveryMessageId, type DeliveryStore } from "./deliveries.ts";
+import type { FlowDestination } from "./flow.ts";
+
+/** A destination ready to receive: its caller and what it knows about its mailbox. */
+export interface DestinationContext {
+  index: number;
+  spec: FlowDestination;
+  call: GmailCaller;
+  /** The destination connection's Gmail address (the From of composed messages). */
+  email: string;
+  /** Same mailbox as the source: thread ids carry over, and a copy would find the original. */
+  sameMailbox: boolean;
+}
+
+export async function deliverRecord(
+  deliveries: DeliveryStore,
+  flowId: string,
+  dest: DestinationContext,
+  record: ExportRecord,
+  raw: () => Promise<Buffer>,
+): Promise<void> {
+  const { action, labelIds } = dest.spec.import;
+  const key = { flowId, destinationIndex: dest.index, sourceMessageId: record.id };
+  if (COMPOSING_ACTIONS.includes(action)) {
+    const messageId = deliveryMessageId(key);
+    await deliveries.deliverOnce(key, messageId, {
+      find: () => findByMessageId(dest.call, messageId),
+      deliver: async () => {
+        const mail = await composeFor(record, action, dest.spec.mapping, { ownAddress: dest.email, messageId, sameMailbox: dest.sameMailbox });
+        return deliverComposed(dest.call, action, mail.raw, mail.threadId);
+      },
+    });
+    return;
+  }
+  if (COPYING_ACTIONS.includes(action)) {
+    const original = record.messageId;
+    await deliveries.deliverOnce(key, original, {
+      find: original && !dest.sameMailbox ? () => findByMessageId(dest.call, original) : undefined,
+      deliver: async () => copyRaw(dest.call, action as "insert" | "import", await raw(), labelIds),
+    });
+    return;
+  }
+  // Label changes and trash are idempotent: applied again on every run.
+  await actInPlace(dest.call, action, record.id, labelIds);
+}
