@@ -287,7 +287,7 @@ export function problemsByField(err: unknown, known: string[]): { fields: Record
   for (const p of err.fieldProblems) {
     const f = nearest(fieldPath(p), known);
     if (f === undefined) unplaced = true;
-    else if (!fields[f]) fields[f] = p.message.endsWith(".") ? p.message : `${p.message}.`;
+    else if (!fields[f]) fields[f] = /required property/.test(p.message) ? "Required." : p.message.endsWith(".") ? p.message : `${p.message}.`;
   }
   // 409 name_taken and friends name no field; a conflict on create is almost always the name.
   if (Object.keys(fields).length === 0 && err.code === "name_taken" && known.includes("name")) {

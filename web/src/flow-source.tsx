@@ -68,21 +68,21 @@ export function SourceCard(props: {
         <LabeledField id="flow-src-max" label="Max messages" error={err("export.maxMessages")} hint={`1 to ${MAX_MESSAGES.toLocaleString("en")} per run; empty: the service's default.`}>
           {(a) => <input {...a} type="number" min={1} max={MAX_MESSAGES} step={1} inputMode="numeric" value={s.maxMessages} onInput={(e) => set("maxMessages", e.currentTarget.value)} />}
         </LabeledField>
-        <LabeledField id="flow-src-format" label="Format" error={err("export.format")}>
+        <LabeledField id="flow-src-format" label="Format" error={err("export.format")} hint="Full: headers and body. Metadata: headers. Minimal: ids and labels. Raw: the MIME message.">
           {(a) => (
             <select {...a} value={s.format} onChange={(e) => set("format", e.currentTarget.value as SourceDraft["format"])}>
-              <option value="full">Full (headers and body)</option>
-              <option value="metadata">Metadata (headers only)</option>
-              <option value="minimal">Minimal (ids and labels)</option>
-              <option value="raw">Raw (the whole MIME message)</option>
+              <option value="full">Full</option>
+              <option value="metadata">Metadata</option>
+              <option value="minimal">Minimal</option>
+              <option value="raw">Raw</option>
             </select>
           )}
         </LabeledField>
-        <LabeledField id="flow-src-attachments" label="Attachments" error={err("export.attachments")}>
+        <LabeledField id="flow-src-attachments" label="Attachments" error={err("export.attachments")} hint="Metadata: name, type and size. Content: the files too (Full and Raw).">
           {(a) => (
             <select {...a} value={s.attachments} onChange={(e) => set("attachments", e.currentTarget.value as SourceDraft["attachments"])}>
               <option value="none">None</option>
-              <option value="metadata">Metadata (name, type, size)</option>
+              <option value="metadata">Metadata</option>
               <option value="content">Content</option>
             </select>
           )}
