@@ -140,7 +140,7 @@ describe("flow builder in the browser (sandbox)", () => {
     const row = page.getByRole("row", { name: /Receipts starred/ });
     await row.getByText("Succeeded").waitFor();
     await row.getByText(QUERY).waitFor();
-    await row.getByText(/Insert into the mailbox · Demo mailbox/).waitFor();
+    await row.getByText(/Insert · Demo mailbox/).waitFor();
     await screenshot(page, "flows-list");
     await page.close();
   });

@@ -5,6 +5,7 @@ import { ConfirmDialog } from "./dialog.tsx";
 import { ConnectionPane } from "./connection-pane.tsx";
 import { ConnectionRow } from "./connection-row.tsx";
 import { ApplicationList } from "./application-list.tsx";
+import { ResourceList } from "./resource-list.tsx";
 import { useApplications, useConnections } from "./use-connections.ts";
 
 type Pane = null | { kind: "pick" } | { kind: "create"; app: Application } | { kind: "edit"; connection: Connection };
@@ -14,23 +15,11 @@ export function ConnectionsView() {
   const { applications: apps, error: appsError } = useApplications();
   const error = loadError ?? appsError;
   const [pane, setPane] = useState<Pane>(null);
-  const [deleting, setDeleting] = useState<{ connection: Connection; busy?: boolean; error?: string }>();
+  const [deleting, setDeleting] = useState<Connection>();
   const [notice, setNotice] = useState<string>();
 
   const appName = (id: string) => apps?.find((a) => a.id === id)?.name ?? id;
 
-  async function confirmDelete() {
-    if (!deleting) return;
-    setDeleting({ ...deleting, busy: true, error: undefined });
-    try {
-      await api.deleteConnection(deleting.connection.id);
-      setNotice(`Deleted ${deleting.connection.name}.`);
-      setDeleting(undefined);
-      await refresh();
-    } catch (err) {
-      setDeleting({ ...deleting, busy: false, error: (err as Error).message });
-    }
-  }
 
   const paneApp = pane?.kind === "create" ? pane.app : pane?.kind === "edit" ? apps?.find((a) => a.id === pane.connection.application) : undefined;
 
@@ -42,44 +31,25 @@ export function ConnectionsView() {
           Create connection
         </button>
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
-      <p class="success" role="status">
-        {notice}
-      </p>
-      {connections === undefined && !error && <p class="muted">Loading…</p>}
-      {connections?.length === 0 && <p class="empty">No connections yet. Create one to link a Gmail account.</p>}
-      {connections && connections.length > 0 && (
-        <table class="list">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Application</th>
-              <th scope="col">Status</th>
-              <th scope="col">Gmail address</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {connections.map((c) => (
-              <ConnectionRow
-                key={c.id}
-                connection={c}
-                applicationName={appName(c.application)}
-                catalogue={apps?.find((a) => a.id === c.application)?.scopes ?? []}
-                onEdit={() => setPane({ kind: "edit", connection: c })}
-                onDelete={() => setDeleting({ connection: c })}
-                onChanged={refresh}
-              />
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ResourceList
+        items={connections}
+        error={error}
+        notice={notice}
+        empty="No connections yet. Create one to link a Gmail account."
+        columns={["Name", "Application", "Status", "Gmail address"]}
+      >
+        {(connections ?? []).map((c) => (
+          <ConnectionRow
+            key={c.id}
+            connection={c}
+            applicationName={appName(c.application)}
+            catalogue={apps?.find((a) => a.id === c.application)?.scopes ?? []}
+            onEdit={() => setPane({ kind: "edit", connection: c })}
+            onDelete={() => setDeleting(c)}
+            onChanged={refresh}
+          />
+        ))}
+      </ResourceList>
 
       {pane?.kind === "pick" && apps && (
         <ApplicationList applications={apps} onChoose={(app) => setPane({ kind: "create", app })} onClose={() => setPane(null)} />
@@ -107,13 +77,16 @@ export function ConnectionsView() {
           title="Delete connection?"
           message={
             <p>
-              Delete <strong>{deleting.connection.name}</strong>? Its tokens are revoked and flows that use it stop working. This cannot be undone.
+              Delete <strong>{deleting.name}</strong>? Its tokens are revoked and flows that use it stop working. This cannot be undone.
             </p>
           }
           confirmLabel="Delete"
-          busy={deleting.busy}
-          error={deleting.error}
-          onConfirm={confirmDelete}
+          onConfirm={async () => {
+            await api.deleteConnection(deleting.id);
+            setNotice(`Deleted ${deleting.name}.`);
+            setDeleting(undefined);
+            await refresh();
+          }}
           onClose={() => setDeleting(undefined)}
         />
       )}

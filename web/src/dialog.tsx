@@ -4,7 +4,7 @@
  * focus, a labelled title, and focus going back to the opener on close.
  */
 import type { ComponentChildren } from "preact";
-import { useEffect, useId, useRef } from "preact/hooks";
+import { useEffect, useId, useRef, useState } from "preact/hooks";
 
 export interface DialogProps {
   title: string;
@@ -53,26 +53,39 @@ export function Dialog({ title, onClose, children, class: cls, role = "dialog" }
   );
 }
 
-/** "Are you sure?" with the destructive action named on its button. */
+/**
+ * "Are you sure?" with the destructive action named on its button. While the
+ * promise `onConfirm` returns is pending the button is busy; if it rejects,
+ * its message is shown and the dialog stays open.
+ */
 export function ConfirmDialog(props: {
   title: string;
   message: ComponentChildren;
   confirmLabel: string;
-  busy?: boolean;
-  error?: string;
-  onConfirm: () => void;
+  onConfirm: () => Promise<void>;
   onClose: () => void;
 }) {
+  const [state, setState] = useState<{ busy?: boolean; error?: string }>({});
+
+  async function confirm() {
+    setState({ busy: true });
+    try {
+      await props.onConfirm();
+    } catch (err) {
+      setState({ error: (err as Error).message });
+    }
+  }
+
   return (
     <Dialog title={props.title} onClose={props.onClose} role="alertdialog">
       <div class="dialog-body">{props.message}</div>
-      {props.error && (
+      {state.error && (
         <p class="error" role="alert">
-          {props.error}
+          {state.error}
         </p>
       )}
       <div class="dialog-actions">
-        <button type="button" class="danger" disabled={props.busy} onClick={props.onConfirm}>
+        <button type="button" class="danger" disabled={state.busy} onClick={confirm}>
           {props.confirmLabel}
         </button>
         <button type="button" autofocus onClick={props.onClose}>

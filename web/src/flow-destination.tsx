@@ -56,7 +56,7 @@ export function DestinationCard(props: {
         onCreate={props.onCreateConnection}
       />
       <div class="field-grid">
-        <LabeledField id={id("action")} label="Action" error={err("import.action")}>
+        <LabeledField id={id("action")} label="Action" error={err("import.action")} hint={ACTIONS.find((x) => x.value === action)?.hint}>
           {(a) => (
             <select {...a} value={d.action} onChange={(e) => set("action", e.currentTarget.value as DestinationDraft["action"])}>
               <option value="">Choose an action…</option>

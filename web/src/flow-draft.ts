@@ -35,15 +35,15 @@ export interface FlowDraft {
   destinations: DestinationDraft[];
 }
 
-export const ACTIONS: Array<{ value: ImportAction; label: string }> = [
-  { value: "send", label: "Send a message" },
-  { value: "reply", label: "Reply to the message" },
-  { value: "draft", label: "Create a draft" },
-  { value: "insert", label: "Insert into the mailbox" },
-  { value: "import", label: "Import into the mailbox (backup, migration)" },
-  { value: "addLabels", label: "Add labels" },
-  { value: "removeLabels", label: "Remove labels" },
-  { value: "trash", label: "Move to trash" },
+export const ACTIONS: Array<{ value: ImportAction; label: string; hint: string }> = [
+  { value: "send", label: "Send", hint: "Sends a new message built from the mapping below." },
+  { value: "reply", label: "Reply", hint: "Replies in the message's thread, to its sender unless To says otherwise." },
+  { value: "draft", label: "Create draft", hint: "Saves a draft built from the mapping below; nothing is sent." },
+  { value: "insert", label: "Insert", hint: "Puts a copy straight into this mailbox, without scanning or filters." },
+  { value: "import", label: "Import", hint: "Imports a copy as if it had been received (for backup and migration)." },
+  { value: "addLabels", label: "Add labels", hint: "Adds the labels below to the message." },
+  { value: "removeLabels", label: "Remove labels", hint: "Removes the labels below from the message." },
+  { value: "trash", label: "Trash", hint: "Moves the message to the trash." },
 ];
 
 /** Actions that compose a message from the mapping templates. */

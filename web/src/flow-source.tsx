@@ -11,6 +11,9 @@ import { MAX_MESSAGES, type SourceDraft } from "./flow-draft.ts";
 
 const PREVIEW_SIZE = 5;
 
+/** Gmail's snippets are HTML-escaped (`&quot;`); parsing them inert gives the text back. */
+const plainText = (html: string) => new DOMParser().parseFromString(html, "text/html").documentElement.textContent ?? html;
+
 export function SourceCard(props: {
   source: SourceDraft;
   applicationName: string;
@@ -116,7 +119,7 @@ export function SourceCard(props: {
                   {" "}
                   · {m.from} · {m.date}
                 </span>
-                <div class="hint">{m.snippet}</div>
+                <div class="hint">{plainText(m.snippet)}</div>
               </li>
             ))}
           </ul>

@@ -2,6 +2,7 @@
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { api, type Connection, type Flow, type Run } from "./api.ts";
 import { ConfirmDialog } from "./dialog.tsx";
+import { ResourceList } from "./resource-list.tsx";
 import { RunStatus } from "./recent-runs.tsx";
 import { actionLabel } from "./flow-draft.ts";
 import { useConnections } from "./use-connections.ts";
@@ -12,7 +13,7 @@ export function FlowsView(props: { onOpen: (flowId: string | "new") => void }) {
   const [lastRuns, setLastRuns] = useState<Record<string, Run | null>>({});
   const [error, setError] = useState<string>();
   const [notice, setNotice] = useState<string>();
-  const [deleting, setDeleting] = useState<{ flow: Flow; busy?: boolean; error?: string }>();
+  const [deleting, setDeleting] = useState<Flow>();
   const [starting, setStarting] = useState<string>();
 
   const refresh = useCallback(async () => {
@@ -42,18 +43,6 @@ export function FlowsView(props: { onOpen: (flowId: string | "new") => void }) {
     }
   }
 
-  async function confirmDelete() {
-    if (!deleting) return;
-    setDeleting({ ...deleting, busy: true, error: undefined });
-    try {
-      await api.deleteFlow(deleting.flow.id);
-      setNotice(`Deleted ${deleting.flow.name}.`);
-      setDeleting(undefined);
-      await refresh();
-    } catch (err) {
-      setDeleting({ ...deleting, busy: false, error: (err as Error).message });
-    }
-  }
 
   return (
     <section aria-labelledby="flows-title">
@@ -63,79 +52,63 @@ export function FlowsView(props: { onOpen: (flowId: string | "new") => void }) {
           Create flow
         </button>
       </div>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
-      <p class="success" role="status">
-        {notice}
-      </p>
-      {flows === undefined && !error && <p class="muted">Loading…</p>}
-      {flows?.length === 0 && <p class="empty">No flows yet. Create one to move Gmail messages from a source to one or more destinations.</p>}
-      {flows && flows.length > 0 && (
-        <table class="list">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Source</th>
-              <th scope="col">Destinations</th>
-              <th scope="col">Last run</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {flows.map((f) => (
-              <tr key={f.id}>
-                <th scope="row" data-label="Name">
-                  <a href={`#/flows/${encodeURIComponent(f.id)}`}>{f.name}</a>
-                </th>
-                <td data-label="Source">
-                  {connectionName(connections, f.source.connectionId)}
-                  {f.source.export?.query && <div class="hint mono">{f.source.export.query}</div>}
-                </td>
-                <td data-label="Destinations">
-                  <ul class="plain">
-                    {f.destinations.map((d, i) => (
-                      <li key={i}>
-                        {actionLabel(d.import.action)} · {connectionName(connections, d.connectionId)}
-                      </li>
-                    ))}
-                  </ul>
-                </td>
-                <td data-label="Last run">{lastRuns[f.id] ? <RunStatus run={lastRuns[f.id]!} /> : <span class="muted">{f.id in lastRuns ? "Never run" : "…"}</span>}</td>
-                <td class="actions">
-                  <div class="action-buttons">
-                    <button type="button" onClick={() => props.onOpen(f.id)} aria-label={`Edit ${f.name}`}>
-                      Edit
-                    </button>
-                    <button type="button" onClick={() => run(f)} disabled={starting === f.id} aria-label={`Run ${f.name}`}>
-                      Run
-                    </button>
-                    <button type="button" class="danger-link" onClick={() => setDeleting({ flow: f })} aria-label={`Delete ${f.name}`}>
-                      Delete
-                    </button>
-                  </div>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ResourceList
+        items={flows}
+        error={error}
+        notice={notice}
+        empty="No flows yet. Create one to move Gmail messages from a source to one or more destinations."
+        columns={["Name", "Source", "Destinations", "Last run"]}
+      >
+        {(flows ?? []).map((f) => (
+          <tr key={f.id}>
+            <th scope="row" data-label="Name">
+              <a href={`#/flows/${encodeURIComponent(f.id)}`}>{f.name}</a>
+            </th>
+            <td data-label="Source">
+              {connectionName(connections, f.source.connectionId)}
+              {f.source.export?.query && <div class="hint mono">{f.source.export.query}</div>}
+            </td>
+            <td data-label="Destinations">
+              <ul class="plain">
+                {f.destinations.map((d, i) => (
+                  <li key={i}>
+                    {actionLabel(d.import.action)} · {connectionName(connections, d.connectionId)}
+                  </li>
+                ))}
+              </ul>
+            </td>
+            <td data-label="Last run">{lastRuns[f.id] ? <RunStatus run={lastRuns[f.id]!} /> : <span class="muted">{f.id in lastRuns ? "Never run" : "…"}</span>}</td>
+            <td class="actions">
+              <div class="action-buttons">
+                <button type="button" onClick={() => props.onOpen(f.id)} aria-label={`Edit ${f.name}`}>
+                  Edit
+                </button>
+                <button type="button" onClick={() => run(f)} disabled={starting === f.id} aria-label={`Run ${f.name}`}>
+                  Run
+                </button>
+                <button type="button" class="danger-link" onClick={() => setDeleting(f)} aria-label={`Delete ${f.name}`}>
+                  Delete
+                </button>
+              </div>
+            </td>
+          </tr>
+        ))}
+      </ResourceList>
       {deleting && (
         <ConfirmDialog
           title="Delete flow?"
           message={
             <p>
-              Delete <strong>{deleting.flow.name}</strong> and its run history? This cannot be undone.
+              Delete <strong>{deleting.name}</strong> and its run history? This cannot be undone.
             </p>
           }
           confirmLabel="Delete"
-          busy={deleting.busy}
-          error={deleting.error}
-          onConfirm={confirmDelete}
+          onConfirm={async () => {
+            await api.deleteFlow(deleting.id);
+            setNotice(`Deleted ${deleting.name}.`);
+            setDeleting(undefined);
+            await refresh();
+          }}
           onClose={() => setDeleting(undefined)}
         />
       )}

@@ -3,12 +3,13 @@ import { useCallback, useEffect, useState } from "preact/hooks";
 import { api, ApiError, type IClient } from "./api.ts";
 import { ConfirmDialog } from "./dialog.tsx";
 import { IClientDialog } from "./iclient-dialog.tsx";
+import { ResourceList } from "./resource-list.tsx";
 
 export function IClientsView() {
   const [iclients, setIClients] = useState<IClient[]>();
   const [error, setError] = useState<string>();
   const [editing, setEditing] = useState<IClient | "new" | null>(null);
-  const [deleting, setDeleting] = useState<{ iclient: IClient; busy?: boolean; error?: string }>();
+  const [deleting, setDeleting] = useState<IClient>();
   const [notice, setNotice] = useState<string>();
   const [callbackUrl, setCallbackUrl] = useState(`${location.origin}/oauth2/callback`);
 
@@ -29,21 +30,20 @@ export function IClientsView() {
     );
   }, [refresh]);
 
-  async function confirmDelete() {
-    if (!deleting) return;
-    setDeleting({ ...deleting, busy: true, error: undefined });
+  async function remove(iclient: IClient) {
     try {
-      await api.deleteIClient(deleting.iclient.id);
-      setNotice(`Deleted ${deleting.iclient.name}.`);
-      setDeleting(undefined);
-      await refresh();
+      await api.deleteIClient(iclient.id);
     } catch (err) {
       let message = (err as Error).message;
       const used = err instanceof ApiError ? (err.details as any)?.connections ?? (err.details as any)?.usedBy : undefined;
       if (Array.isArray(used) && used.length) message += ` Used by: ${used.map((u: any) => u.name ?? u.id).join(", ")}.`;
-      setDeleting({ ...deleting, busy: false, error: message });
+      throw new Error(message);
     }
+    setNotice(`Deleted ${iclient.name}.`);
+    setDeleting(undefined);
+    await refresh();
   }
+
 
   return (
     <section aria-labelledby="iclients-title">
@@ -54,58 +54,33 @@ export function IClientsView() {
         </button>
       </div>
       <p class="muted">An iClient is an OAuth client ID and secret from the Google Cloud console, shared by many connections.</p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
-      <p class="success" role="status">
-        {notice}
-      </p>
-      {iclients === undefined && !error && <p class="muted">Loading…</p>}
-      {iclients?.length === 0 && <p class="empty">No iClients yet.</p>}
-      {iclients && iclients.length > 0 && (
-        <table class="list">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Client ID</th>
-              <th scope="col">Secret</th>
-              <th scope="col">Used by</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {iclients.map((ic) => (
-              <tr key={ic.id}>
-                <th scope="row" data-label="Name">
-                  {ic.name}
-                  {ic.callbackUrlRegistered === false && <div class="warning-inline">Callback URL not registered</div>}
-                </th>
-                <td data-label="Client ID" class="mono">
-                  {ic.clientId}
-                </td>
-                <td data-label="Secret" class="mono">
-                  {ic.clientSecretHint ?? "—"}
-                </td>
-                <td data-label="Used by">{ic.usedBy.length ? ic.usedBy.map((u) => u.name).join(", ") : <span class="muted">No connections</span>}</td>
-                <td class="actions">
-                  <div class="action-buttons">
-                    <button type="button" onClick={() => setEditing(ic)}>
-                      Edit
-                    </button>
-                    <button type="button" class="danger-link" onClick={() => setDeleting({ iclient: ic })}>
-                      Delete
-                    </button>
-                  </div>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <ResourceList items={iclients} error={error} notice={notice} empty="No iClients yet." columns={["Name", "Client ID", "Secret", "Used by"]}>
+        {(iclients ?? []).map((ic) => (
+          <tr key={ic.id}>
+            <th scope="row" data-label="Name">
+              {ic.name}
+              {ic.callbackUrlRegistered === false && <div class="warning-inline">Callback URL not registered</div>}
+            </th>
+            <td data-label="Client ID" class="mono">
+              {ic.clientId}
+            </td>
+            <td data-label="Secret" class="mono">
+              {ic.clientSecretHint ?? "—"}
+            </td>
+            <td data-label="Used by">{ic.usedBy.length ? ic.usedBy.map((u) => u.name).join(", ") : <span class="muted">No connections</span>}</td>
+            <td class="actions">
+              <div class="action-buttons">
+                <button type="button" onClick={() => setEditing(ic)}>
+                  Edit
+                </button>
+                <button type="button" class="danger-link" onClick={() => setDeleting(ic)}>
+                  Delete
+                </button>
+              </div>
+            </td>
+          </tr>
+        ))}
+      </ResourceList>
       {editing && (
         <IClientDialog
           iclient={editing === "new" ? undefined : editing}
@@ -124,13 +99,11 @@ export function IClientsView() {
           title="Delete iClient?"
           message={
             <p>
-              Delete <strong>{deleting.iclient.name}</strong>? Connections that use it must move to another iClient first.
+              Delete <strong>{deleting.name}</strong>? Connections that use it must move to another iClient first.
             </p>
           }
           confirmLabel="Delete"
-          busy={deleting.busy}
-          error={deleting.error}
-          onConfirm={confirmDelete}
+          onConfirm={() => remove(deleting)}
           onClose={() => setDeleting(undefined)}
         />
       )}
