@@ -128,7 +128,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   const gmail = new GmailRunner({ connections, tokens, gate, endpoints: config.google, log: app.log, backoff: deps.backoff });
   app.decorate("gmail", gmail);
   const flows = createFlows({ db: deps.db, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix });
-  app.addHook("onClose", () => flows.close());
+  app.addHook("preClose", () => flows.close()); // before the pool gate closes under runs in flight
   await app.register(flowRoutes, { flows, gmail });
   app.addHook("onReady", () => flows.recover());
   if (config.sandbox) await (await import("./sandbox.ts")).mountSandbox(app);

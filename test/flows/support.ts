@@ -7,6 +7,7 @@ import { expect } from "vitest";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
 import { authorizeConnection, startGoogle, type TestGoogle } from "../support/google.ts";
 import type { Backend } from "../support/db.ts";
+import type { AppDeps } from "../../server/app.ts";
 
 export const PUBLIC_URL = "http://mailbridge.test";
 export const MAIL = "https://mail.google.com/";
@@ -34,9 +35,9 @@ export interface FlowWorld {
 
 let seq = 0;
 
-export async function flowWorld(opts: { backend?: Backend; env?: Record<string, string> } = {}): Promise<FlowWorld> {
+export async function flowWorld(opts: { backend?: Backend; env?: Record<string, string>; deps?: Partial<AppDeps> } = {}): Promise<FlowWorld> {
   const google = await startGoogle();
-  const t = await startTestApp({ backend: opts.backend, env: { PUBLIC_URL, ...google.env, ...opts.env }, deps: { backoff: { baseMs: 20, maxMs: 200 } } });
+  const t = await startTestApp({ backend: opts.backend, env: { PUBLIC_URL, ...google.env, ...opts.env }, deps: { backoff: { baseMs: 20, maxMs: 200 }, ...opts.deps } });
   const client = await google.newClient([`${PUBLIC_URL}/oauth2/callback`]);
   const a = api(t.app, t.adminToken);
   const ic = (await a.post("/v1/iclients", { name: "flows ic", application: "gmail", ...client })).json();
