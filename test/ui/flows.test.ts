@@ -142,6 +142,13 @@ describe("flow builder in the browser (sandbox)", () => {
     await row.getByText(QUERY).waitFor();
     await row.getByText(/Insert · Demo mailbox/).waitFor();
     await screenshot(page, "flows-list");
+
+    // Opened again from the list: the saved settings and the last run come back.
+    await row.getByRole("link", { name: "Receipts starred" }).click();
+    await expect.poll(() => page.getByRole("textbox", { name: "Search query" }).inputValue()).toBe(QUERY);
+    expect(await page.getByRole("combobox", { name: "Format" }).inputValue()).toBe("metadata");
+    expect(await page.getByRole("textbox", { name: "Labels" }).last().inputValue()).toBe("STARRED");
+    await expect.poll(() => page.locator("#run-counts").textContent()).toBe(text);
     await page.close();
   });
 

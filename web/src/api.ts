@@ -275,6 +275,9 @@ function nearest(path: string, known: string[]): string | undefined {
   return undefined;
 }
 
+/** `must be string` → `Must be string.` */
+const sentence = (message: string) => `${message.charAt(0).toUpperCase()}${message.slice(1)}${message.endsWith(".") ? "" : "."}`;
+
 /**
  * Split an error into messages per field and the rest, for forms. `known` are
  * the paths the form shows a message at (`name`, `source.export.query`); a
@@ -287,7 +290,7 @@ export function problemsByField(err: unknown, known: string[]): { fields: Record
   for (const p of err.fieldProblems) {
     const f = nearest(fieldPath(p), known);
     if (f === undefined) unplaced = true;
-    else if (!fields[f]) fields[f] = /required property/.test(p.message) ? "Required." : p.message.endsWith(".") ? p.message : `${p.message}.`;
+    else if (!fields[f]) fields[f] = sentence(/required property/.test(p.message) ? "Required" : p.message);
   }
   // 409 name_taken and friends name no field; a conflict on create is almost always the name.
   if (Object.keys(fields).length === 0 && err.code === "name_taken" && known.includes("name")) {
