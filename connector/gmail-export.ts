@@ -7,7 +7,7 @@
 import type { gmail_v1 } from "@googleapis/gmail";
 import type { GmailCallOptions } from "./gmail-client.ts";
 import type { GmailMethod } from "./gmail-methods.ts";
-import { fromBase64Url, parseMail, type RecordAttachment } from "./mime.ts";
+import { fromBase64Url, parseMail, type MailHeaders, type RecordAttachment } from "./mime.ts";
 
 /** Runs one Gmail call for a fixed connection; `fn` must pass `options` on. */
 export type GmailCaller = <T>(method: GmailMethod, fn: (gmail: gmail_v1.Gmail, options: GmailCallOptions) => Promise<T>) => Promise<T>;
@@ -26,20 +26,13 @@ export interface ExportSpec {
 }
 
 /** One exported message. Header fields are empty strings in `minimal`. */
-export interface ExportRecord {
+export interface ExportRecord extends MailHeaders {
   id: string;
   threadId: string;
   labelIds: string[];
   snippet: string;
   historyId?: string;
   internalDate?: string;
-  messageId?: string;
-  from: string;
-  to: string;
-  cc: string;
-  subject: string;
-  date: string;
-  references?: string;
   /** The text body (full and raw formats). */
   text?: string;
   /** The source bytes (raw format). */

@@ -17,18 +17,22 @@ export interface RecordAttachment {
   data?: Buffer;
 }
 
-/** What a parsed message offers to flows. */
-export interface ParsedMail {
+/** The header fields flows read from a message (empty strings when absent). */
+export interface MailHeaders {
   messageId?: string;
   from: string;
   to: string;
   cc: string;
   subject: string;
   date: string;
+  references?: string;
+}
+
+/** What a parsed message offers to flows. */
+export interface ParsedMail extends MailHeaders {
   text: string;
   html?: string;
   inReplyTo?: string;
-  references?: string;
   attachments: RecordAttachment[];
 }
 
