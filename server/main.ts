@@ -23,7 +23,8 @@ async function main(): Promise<void> {
     throw err;
   }
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  let onIdleError = (err: Error) => console.warn(`database connection lost: ${err.message}`);
+  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, onIdleError: (err) => onIdleError(err) });
   const secrets = new SecretBox([await loadSecretsKey(config.secretsKey, config.dataDir)]);
   const { generatedToken } = await new AccountStore(db).bootstrap(config.adminToken);
   if (generatedToken) {
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
   }
   const redis = config.redisUrl ? new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }) : undefined;
   const app = await buildApp(config, { db, secrets, redis });
+  onIdleError = (err) => app.log.warn({ err }, "database connection lost; the pool opens a new one");
   if (config.sandbox) {
     await (await import("./sandbox.ts")).prepareSandbox(app, config, { db, secrets });
     process.stdout.write(`Sandbox: Google emulator at ${config.publicUrl}/sandbox/google, demo user demo@mailbridge.test, iClient "Sandbox client".\n`);

@@ -19,12 +19,14 @@ export interface OpenDbOptions {
   /** PostgreSQL URL; when absent the embedded PGlite database in `dataDir` is used. */
   databaseUrl?: string;
   dataDir: string;
+  /** PostgreSQL only: told when an idle pooled connection is lost (the pool replaces it). */
+  onIdleError?: (err: Error) => void;
 }
 
 /** Open the configured backend and apply pending migrations. */
 export async function openDb(opts: OpenDbOptions): Promise<Db> {
   const db = opts.databaseUrl
-    ? await (await import("./pg-db.ts")).openPostgres(opts.databaseUrl)
+    ? await (await import("./pg-db.ts")).openPostgres(opts.databaseUrl, opts.onIdleError)
     : await (await import("./pglite-db.ts")).openPglite(opts.dataDir);
   try {
     const { migrate } = await import("./migrate.ts");

@@ -5,8 +5,12 @@ import type { Db, Queryable } from "./db.ts";
 pg.types.setTypeParser(20, (v) => Number(v));
 
 /** A PostgreSQL server through a `pg` pool. */
-export async function openPostgres(databaseUrl: string): Promise<Db> {
+export async function openPostgres(databaseUrl: string, onIdleError?: (err: Error) => void): Promise<Db> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+  // An idle client whose server connection ends (a PostgreSQL restart, a failover) is reported
+  // here; without a listener it would crash the process. The pool drops that client and the next
+  // query opens a new connection.
+  pool.on("error", (err) => onIdleError?.(err));
   // Fail fast on a bad URL instead of on the first request.
   await pool.query("SELECT 1");
   const run = (c: pg.Pool | pg.PoolClient): Queryable => ({

@@ -5,6 +5,7 @@ import { openDb } from "../../server/store/db.ts";
 import { migrate } from "../../server/store/migrate.ts";
 import { AccountStore } from "../../server/accounts/account-store.ts";
 import { mkdtemp } from "node:fs/promises";
+import pg from "pg";
 import os from "node:os";
 import path from "node:path";
 
@@ -52,6 +53,29 @@ describe.each(backends)("store contract on $name", (backend) => {
     const dead = await accounts.createSession(account.id, -1000);
     expect(await accounts.bySession(live.sessionId)).toMatchObject({ id: account.id });
     expect(await accounts.bySession(dead.sessionId)).toBeUndefined();
+  });
+});
+
+describe.skipIf(!postgresBackend)("a PostgreSQL connection lost while idle", () => {
+  it("is replaced by the pool: the next query works and the process goes on", async () => {
+    const fresh = await freshPostgresDatabase(testDatabaseUrl!);
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "mb-idle-"));
+    const lost: Error[] = [];
+    const db = await openDb({ dataDir, databaseUrl: fresh.url, onIdleError: (err) => lost.push(err) });
+    try {
+      expect(await db.query("SELECT 1 AS one")).toEqual([{ one: 1 }]);
+      // The server ends every connection to this database, as a restart or failover would.
+      const admin = new pg.Client({ connectionString: testDatabaseUrl! });
+      await admin.connect();
+      await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [new URL(fresh.url).pathname.slice(1)]);
+      await admin.end();
+      for (let i = 0; i < 50 && lost.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(lost.length).toBeGreaterThan(0);
+      expect(await db.query("SELECT 2 AS two")).toEqual([{ two: 2 }]);
+    } finally {
+      await db.close();
+      await fresh.drop();
+    }
   });
 });
 
