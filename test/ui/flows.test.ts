@@ -9,12 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Locator, Page } from "playwright-core";
 import { PHONE, launchBrowser, screenshot, signIn, type TestBrowser } from "./support/browser.ts";
 import { startSandboxService } from "./support/service.ts";
+import { testChromium } from "../support/services.ts";
 
 const DEMO = "demo@mailbridge.test";
 const SCOPE = (s: string) => `https://www.googleapis.com/auth/${s}`;
 const QUERY = "label:receipts";
 
-describe("flow builder in the browser (sandbox)", () => {
+describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", () => {
   let service: Awaited<ReturnType<typeof startSandboxService>>;
   let browser: TestBrowser;
 

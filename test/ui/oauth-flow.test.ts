@@ -6,19 +6,16 @@
  * Skipped only while the OAuth routes (server/oauth) have not landed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import type { Locator, Page } from "playwright-core";
 import { launchBrowser, screenshot, signIn, type TestBrowser } from "./support/browser.ts";
 import { startSandboxService } from "./support/service.ts";
-
-const oauthAvailable = existsSync(fileURLToPath(new URL("../../server/oauth", import.meta.url)));
+import { testChromium } from "../support/services.ts";
 
 const DEMO = "demo@mailbridge.test";
 const SCOPE = (s: string) => `https://www.googleapis.com/auth/${s}`;
 
-describe.skipIf(!oauthAvailable)("Save & authorize in the browser (sandbox)", () => {
+describe.skipIf(!testChromium)("Save & authorize in the browser (sandbox)", () => {
   let service: Awaited<ReturnType<typeof startSandboxService>>;
   let browser: TestBrowser;
 

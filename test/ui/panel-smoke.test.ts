@@ -11,8 +11,9 @@ import type { Page } from "playwright-core";
 import { api } from "../support/app.ts";
 import { PHONE, launchBrowser, screenshot, signIn, type TestBrowser } from "./support/browser.ts";
 import { startServedApp } from "./support/service.ts";
+import { testChromium } from "../support/services.ts";
 
-describe("resources panel (smoke)", () => {
+describe.skipIf(!testChromium)("resources panel (smoke)", () => {
   let served: Awaited<ReturnType<typeof startServedApp>>;
   let browser: TestBrowser;
 

@@ -9,7 +9,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+import { testChromium } from "../../support/services.ts";
+
+export const CHROMIUM = testChromium ?? "/usr/bin/chromium";
 export const ARTIFACTS = fileURLToPath(new URL("../../../test-artifacts/ui/", import.meta.url));
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
