@@ -3,6 +3,7 @@
  * build the app and listen. SIGTERM and SIGINT close it gracefully.
  */
 import { writeFile, mkdir } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { ConfigError, loadConfig } from "./config.ts";
 import { openDb } from "./store/db.ts";
@@ -24,7 +25,12 @@ async function main(): Promise<void> {
   }
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   let onIdleError = (err: Error) => console.warn(`database connection lost: ${err.message}`);
-  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, onIdleError: (err) => onIdleError(err) });
+  const db = await openDb({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    onIdleError: (err) => onIdleError(err),
+    role: "service",
+  });
   const secrets = new SecretBox([await loadSecretsKey(config.secretsKey, config.dataDir)]);
   const { generatedToken } = await new AccountStore(db).bootstrap(config.adminToken);
   if (generatedToken) {
@@ -50,7 +56,16 @@ async function main(): Promise<void> {
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
   process.once("SIGINT", () => void shutdown("SIGINT"));
   await app.listen({ port: config.port, host: config.host });
+  // A second opener of DATA_DIR (npm run account) reaches this process here.
+  await db.dataDirLock?.announce({ url: loopbackUrl(app.server.address()) });
   process.stdout.write(`Mailbridge listening on ${config.publicUrl}\n`);
+}
+
+/** Where a process on this host reaches the listening socket. */
+function loopbackUrl(address: string | AddressInfo | null): string {
+  if (!address || typeof address === "string") throw new Error("the service is not listening on TCP");
+  const host = address.address === "0.0.0.0" ? "127.0.0.1" : address.address === "::" ? "::1" : address.address;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;
 }
 
 main().catch((err) => {
