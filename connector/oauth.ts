@@ -4,7 +4,7 @@
  */
 import { OAuth2Client, type Credentials } from "google-auth-library";
 import type { GoogleEndpoints } from "./endpoints.ts";
-import { OAuthExchangeError, TokenRevokedError, toConnectorError } from "./errors.ts";
+import { ConnectorError, OAuthExchangeError, TokenRevokedError, toConnectorError } from "./errors.ts";
 
 export interface ClientCredentials {
   clientId: string;
@@ -54,8 +54,11 @@ export class GoogleOAuth {
     });
   }
 
-  /** Exchange the code; a response without a refresh token is an error (we need offline access). */
-  async exchangeCode(code: string, codeVerifier: string): Promise<TokenSet> {
+  /**
+   * Exchange the code; a response without a refresh token is an error (we need offline access).
+   * A response without `scope` granted `requestedScopes` (RFC 6749 §5.1).
+   */
+  async exchangeCode(code: string, codeVerifier: string, requestedScopes: readonly string[]): Promise<TokenSet> {
     let tokens: Credentials;
     try {
       ({ tokens } = await this.client.getToken({ code, codeVerifier, redirect_uri: this.opts.redirectUri }));
@@ -66,7 +69,7 @@ export class GoogleOAuth {
     if (!tokens.refresh_token) {
       throw new OAuthExchangeError("no_refresh_token", "Google did not return a refresh token, so the connection could not work offline.");
     }
-    return toTokenSet(tokens);
+    return toTokenSet(tokens, requestedScopes);
   }
 
   /** The account's address, from the userinfo endpoint. */
@@ -84,15 +87,18 @@ export class GoogleOAuth {
   }
 
   /**
-   * A fresh access token for `refreshToken`. `invalid_grant` becomes
-   * {@link TokenRevokedError}. The refresh token Google returns, if any, replaces the old one.
+   * A fresh access token for `current.refreshToken`. `invalid_grant` becomes
+   * {@link TokenRevokedError}. A rotated refresh token in the answer replaces the old one (RFC 6749
+   * §6); an answer without `scope` keeps the scopes of the grant.
    */
   async refresh(current: TokenSet): Promise<TokenSet> {
     const client = newClient(this.opts);
     client.setCredentials({ refresh_token: current.refreshToken });
-    let refreshed: Credentials | undefined;
+    let answer: Credentials | undefined;
+    // google-auth-library 10.x emits the token endpoint's answer, then writes the old refresh
+    // token back over a rotated one in that same object: copy it at the event.
     client.on("tokens", (t) => {
-      refreshed = t;
+      answer = { ...t };
     });
     try {
       await client.getAccessToken();
@@ -101,26 +107,78 @@ export class GoogleOAuth {
       if (mapped instanceof TokenRevokedError) throw mapped;
       throw mapped ?? err;
     }
-    const t = refreshed ?? client.credentials;
+    if (!answer?.access_token) throw new OAuthExchangeError("code_exchange_failed", "Google's refresh answer carried no access token.");
     return {
-      accessToken: t.access_token!,
-      refreshToken: t.refresh_token ?? current.refreshToken,
-      expiryDate: t.expiry_date ?? Date.now() + 3_599_000,
-      grantedScopes: t.scope ? t.scope.split(" ") : current.grantedScopes,
+      accessToken: answer.access_token,
+      refreshToken: answer.refresh_token || current.refreshToken,
+      expiryDate: answer.expiry_date ?? Date.now() + DEFAULT_EXPIRES_IN_MS,
+      grantedScopes: parseScope(answer.scope) ?? current.grantedScopes,
     };
   }
 
-  /** Revoke a token at Google (it takes the whole grant with it). */
-  async revoke(token: string): Promise<void> {
+  /**
+   * Revoke a token (RFC 7009): a `POST` with the token in the form body, never in the URL where
+   * access logs keep it, and the client authenticated the way the token endpoint is
+   * (`client_secret_post`). Revoking a refresh token takes the whole grant with it at Google.
+   * `400 invalid_token` means the token is already gone; any other answer throws
+   * {@link RevocationFailedError}: the grant may still be alive.
+   */
+  async revoke(token: string): Promise<"revoked" | "already_invalid"> {
+    const form = new URLSearchParams({ token, client_id: this.opts.client.clientId, client_secret: this.opts.client.clientSecret });
     try {
-      await this.client.revokeToken(token);
+      await this.client.transporter.request({
+        url: this.opts.endpoints.revokeUrl,
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        data: form.toString(),
+        responseType: "text",
+      });
+      return "revoked";
     } catch (err) {
-      const mapped = toConnectorError(err);
-      // An already invalid token is as good as revoked.
-      if (mapped && "status" in mapped && (mapped as { status: number }).status === 400) return;
-      throw mapped ?? err;
+      const res = (err as { response?: { status?: number; data?: unknown } }).response;
+      const body = parseJson(res?.data);
+      if (res?.status === 400 && body?.error === "invalid_token") return "already_invalid";
+      throw new RevocationFailedError(res?.status, body);
     }
   }
+}
+
+/** Default access-token lifetime when the token response has no `expires_in` (Google's is 3599 s). */
+export const DEFAULT_EXPIRES_IN_MS = 3_599_000;
+
+/**
+ * The revocation endpoint did not confirm: the grant may still be alive. The message names the
+ * answer (status, OAuth error code, its description) and never the token or the client secret.
+ */
+export class RevocationFailedError extends ConnectorError {
+  readonly code = "revocation_failed";
+  constructor(readonly status: number | undefined, body?: { error?: unknown; error_description?: unknown }) {
+    const error = typeof body?.error === "string" ? body.error.slice(0, 100) : undefined;
+    const description = typeof body?.error_description === "string" ? body.error_description.slice(0, 200) : undefined;
+    super(
+      status === undefined
+        ? "Google's revocation endpoint could not be reached; the grant may still be alive."
+        : `Google's revocation endpoint answered ${status}${error ? ` ${error}` : ""}${description ? ` (${description})` : ""}; the grant may still be alive.`,
+    );
+    this.name = "RevocationFailedError";
+  }
+}
+
+function parseJson(data: unknown): Record<string, unknown> | undefined {
+  if (data && typeof data === "object") return data as Record<string, unknown>;
+  if (typeof data !== "string") return undefined;
+  try {
+    const v = JSON.parse(data);
+    return v && typeof v === "object" ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A token response's `scope` as a list; undefined when absent (RFC 6749 §5.1: "as requested"). */
+function parseScope(scope: string | null | undefined): string[] | undefined {
+  if (typeof scope !== "string") return undefined;
+  return scope.split(" ").filter(Boolean);
 }
 
 function newClient(opts: OAuthOptions): OAuth2Client {
@@ -136,11 +194,11 @@ function newClient(opts: OAuthOptions): OAuth2Client {
   });
 }
 
-function toTokenSet(t: Credentials): TokenSet {
+function toTokenSet(t: Credentials, requestedScopes: readonly string[]): TokenSet {
   return {
     accessToken: t.access_token!,
     refreshToken: t.refresh_token!,
-    expiryDate: t.expiry_date ?? Date.now() + 3_599_000,
-    grantedScopes: t.scope ? t.scope.split(" ").filter(Boolean) : [],
+    expiryDate: t.expiry_date ?? Date.now() + DEFAULT_EXPIRES_IN_MS,
+    grantedScopes: parseScope(t.scope) ?? [...requestedScopes],
   };
 }

@@ -93,7 +93,7 @@ export const connectionSchema = {
   additionalProperties: false,
   required: [
     "id", "name", "application", "scopes", "iClientId", "callbackUrl", "borrowConcurrencyFrom", "concurrencyLevel",
-    "effectiveConcurrency", "status", "offlineReason", "email", "grantedScopes", "missingScopes", "authorizedAt", "createdAt", "updatedAt",
+    "effectiveConcurrency", "status", "offlineReason", "email", "grantedScopes", "missingScopes", "authorizedAt", "revocation", "createdAt", "updatedAt",
   ],
   properties: {
     id: { type: "string" },
@@ -116,6 +116,23 @@ export const connectionSchema = {
     grantedScopes: scopeList,
     missingScopes: { ...scopeList, description: "Requested scopes the user did not grant." },
     authorizedAt: { type: ["string", "null"], format: "date-time" },
+    revocation: {
+      type: ["object", "null"],
+      additionalProperties: false,
+      required: ["status", "at", "error"],
+      description:
+        "A deauthorization Google did not confirm: the local tokens are gone but the grant may still be alive at Google. Retry with POST /v1/connections/{id}/revoke. Null when none is pending.",
+      properties: {
+        status: { type: "string", enum: ["failed"] },
+        at: { type: "string", format: "date-time" },
+        error: {
+          type: "object",
+          additionalProperties: false,
+          required: ["code", "message"],
+          properties: { code: { type: "string" }, message: { type: "string" } },
+        },
+      },
+    },
     createdAt: { type: "string", format: "date-time" },
     updatedAt: { type: "string", format: "date-time" },
   },

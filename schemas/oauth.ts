@@ -32,6 +32,7 @@ export const callbackQuery = {
     authuser: { type: "string" },
     prompt: { type: "string" },
     hd: { type: "string" },
+    iss: { type: "string", maxLength: 500, description: "The issuer of the response (RFC 9207); when present it must be the configured issuer." },
   },
 } as const;
 

@@ -115,6 +115,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
     endpoints: config.google,
     callbackUrl: config.callbackUrl,
     platformClient: config.platformClient,
+    issuers: config.googleIssuers,
   });
   const tokens = new TokenManager({
     tokens: tokenStore,

@@ -17,6 +17,10 @@ export const DEFAULT_DATA_DIR = "./data";
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export const DEFAULT_REDIS_PREFIX = "mailbridge";
 export const SANDBOX_PREFIX = "/sandbox/google";
+/** Google's issuer identifier, in both forms its ID tokens carry (GOOGLE.md "Sign-in identity"). */
+export const DEFAULT_GOOGLE_ISSUERS: readonly string[] = Object.freeze(["https://accounts.google.com", "accounts.google.com"]);
+/** Google's signing keys as a JWKS. */
+export const DEFAULT_GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs";
 
 export { REAL_GOOGLE, type GoogleEndpoints };
 
@@ -36,6 +40,17 @@ export interface Config {
   adminToken?: string;
   sandbox: boolean;
   google: GoogleEndpoints;
+  /**
+   * The issuer ID tokens, push JWTs and the callback's `iss` parameter (RFC 9207) must carry:
+   * `GOOGLE_ISSUER`, or both forms Google uses.
+   * @defaultValue {@link DEFAULT_GOOGLE_ISSUERS}
+   */
+  googleIssuers: readonly string[];
+  /**
+   * The issuer's signing keys (JWKS), `GOOGLE_CERTS_URL`.
+   * @defaultValue {@link DEFAULT_GOOGLE_CERTS_URL}
+   */
+  googleCertsUrl: string;
   platformClient?: { clientId: string; clientSecret: string };
   logLevel: string;
   bodyLimit: number;
@@ -60,6 +75,8 @@ const envSchema = {
     GOOGLE_REVOKE_URL: url,
     GOOGLE_USERINFO_URL: url,
     GMAIL_API_URL: url,
+    GOOGLE_CERTS_URL: url,
+    GOOGLE_ISSUER: { type: "string", minLength: 1, maxLength: 500 },
     GOOGLE_CLIENT_ID: { type: "string", minLength: 1 },
     GOOGLE_CLIENT_SECRET: { type: "string", minLength: 1 },
     LOG_LEVEL: { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
@@ -126,6 +143,8 @@ export function loadConfig(env: Env = process.env, argv: string[] = process.argv
       userinfoUrl: v.GOOGLE_USERINFO_URL ?? base.userinfoUrl,
       gmailUrl: gmailUrl.endsWith("/") ? gmailUrl : `${gmailUrl}/`,
     }),
+    googleIssuers: Object.freeze(v.GOOGLE_ISSUER ? [v.GOOGLE_ISSUER] : [...DEFAULT_GOOGLE_ISSUERS]),
+    googleCertsUrl: v.GOOGLE_CERTS_URL ?? (sandbox ? `${publicUrl}${SANDBOX_PREFIX}/oauth2/v3/certs` : DEFAULT_GOOGLE_CERTS_URL),
     platformClient: v.GOOGLE_CLIENT_ID
       ? Object.freeze({ clientId: v.GOOGLE_CLIENT_ID, clientSecret: v.GOOGLE_CLIENT_SECRET })
       : undefined,

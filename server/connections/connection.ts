@@ -1,5 +1,6 @@
 /** The connection model as the API shows it, and the mapping from its row. */
 import type { OfflineReason } from "./offline-reason.ts";
+import type { Revocation } from "./revocation.ts";
 
 export type ConnectionStatus = "unauthorized" | "online" | "offline";
 
@@ -30,6 +31,8 @@ export interface Connection {
   grantedScopes: string[] | null;
   missingScopes: string[] | null;
   authorizedAt: string | null;
+  /** A deauthorization Google did not confirm: the grant may still be alive; null when none is pending. */
+  revocation: Revocation | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -68,6 +71,7 @@ export function toConnection(r: Record<string, any>, pool: PoolRef, callbackUrl:
     grantedScopes: r.granted_scopes ?? null,
     missingScopes: r.missing_scopes ?? null,
     authorizedAt: r.authorized_at ? new Date(r.authorized_at).toISOString() : null,
+    revocation: r.revocation ?? null,
     createdAt: new Date(r.created_at).toISOString(),
     updatedAt: new Date(r.updated_at).toISOString(),
   };

@@ -3,15 +3,17 @@
  * and undo it (deauthorize). Google calls go through the connector's
  * GoogleOAuth; this file holds the rules.
  */
-import { GoogleOAuth, type ClientCredentials } from "../../connector/oauth.ts";
+import { GoogleOAuth, RevocationFailedError, type ClientCredentials } from "../../connector/oauth.ts";
 import type { GoogleEndpoints } from "../../connector/endpoints.ts";
 import { ConnectorError } from "../../connector/errors.ts";
 import { ApiError } from "../errors.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { Connection } from "../connections/connection.ts";
+import { failedRevocation, type Revocation } from "../connections/revocation.ts";
+import { DEFAULT_GOOGLE_ISSUERS } from "../config.ts";
 import type { IClientStore } from "../../iclients/iclient-store.ts";
 import type { StateStore } from "./state-store.ts";
-import type { TokenStore } from "./token-store.ts";
+import type { PendingRevocation, TokenStore } from "./token-store.ts";
 import type { CallbackResult } from "./callback-page.ts";
 
 export interface AuthorizationDeps {
@@ -22,6 +24,11 @@ export interface AuthorizationDeps {
   endpoints: GoogleEndpoints;
   callbackUrl: string;
   platformClient?: ClientCredentials;
+  /**
+   * What the callback's `iss` parameter (RFC 9207) must equal when present.
+   * @defaultValue {@link DEFAULT_GOOGLE_ISSUERS}
+   */
+  issuers?: readonly string[];
 }
 
 const STATE_ERRORS = {
@@ -69,6 +76,10 @@ export class AuthorizationService {
     if (!consumed.ok) return fail(null, consumed.reason, STATE_ERRORS[consumed.reason]);
     const { attempt } = consumed;
     const id = attempt.connectionId;
+    // RFC 9207: a response that names another issuer came from a mix-up, whatever it carries.
+    if (query.iss !== undefined && !(this.deps.issuers ?? DEFAULT_GOOGLE_ISSUERS).includes(query.iss)) {
+      return fail(id, "issuer_mismatch", "The authorization response came from an unexpected issuer. The connection was not changed.");
+    }
     if (query.error) {
       return query.error === "access_denied"
         ? fail(id, "access_denied", "Access was denied on Google's consent page. The connection was not changed.")
@@ -81,11 +92,12 @@ export class AuthorizationService {
         return fail(id, "iclient_changed", "The connection's iClient changed during authorization. Start again.");
       }
       const oauth = this.oauth(creds);
-      const tokens = await oauth.exchangeCode(query.code, attempt.codeVerifier);
+      // The token response's `scope` is what was granted; without one, what was requested (RFC 6749 §5.1).
+      const tokens = await oauth.exchangeCode(query.code, attempt.codeVerifier, attempt.scopes);
       const email = await oauth.userEmail(tokens.accessToken);
-      const granted = tokens.grantedScopes.length ? tokens.grantedScopes : (query.scope ?? "").split(" ").filter(Boolean);
+      const granted = tokens.grantedScopes;
       const missingScopes = attempt.scopes.filter((s) => !granted.includes(s));
-      await this.deps.tokens.authorize(id, { tokens: { ...tokens, grantedScopes: granted }, email, grantedScopes: granted, missingScopes, clientId: creds.clientId });
+      await this.deps.tokens.authorize(id, { tokens, email, grantedScopes: granted, missingScopes, clientId: creds.clientId });
       return { ok: true, connectionId: id, email, missingScopes };
     } catch (err) {
       if (err instanceof ConnectorError) return fail(id, err.code, err.message);
@@ -94,19 +106,31 @@ export class AuthorizationService {
     }
   }
 
-  /** Revoke the grant at Google and set the connection `unauthorized`. */
+  /**
+   * Revoke the grant at Google and set the connection `unauthorized`. The local tokens are dropped
+   * whatever Google answers (the user asked for it); when Google does not confirm, the connection's
+   * `revocation` says the grant may still be alive and the refresh token stays sealed for
+   * {@link retryRevoke}.
+   */
   async deauthorize(accountId: string, connectionId: string): Promise<void> {
     const connection = await this.deps.connections.get(accountId, connectionId);
     const stored = await this.deps.tokens.read(connectionId);
-    if (stored?.tokens) {
-      const oauth = this.oauth(await this.credentials(accountId, connectionId, connection));
-      try {
-        await oauth.revoke(stored.tokens.refreshToken);
-      } catch (err) {
-        throw new ApiError("google_unavailable", "Google did not confirm the revocation; the connection was left as it was.", undefined, { cause: err });
-      }
+    if (!stored?.tokens) {
+      await this.deps.tokens.clear(connectionId);
+      return;
     }
-    await this.deps.tokens.clear(connectionId);
+    const pending: PendingRevocation = { refreshToken: stored.tokens.refreshToken, clientId: stored.clientId, email: connection.email };
+    const revocation = await this.revoke(accountId, connection, pending.refreshToken);
+    await this.deps.tokens.clear(connectionId, revocation ? { pending, revocation } : undefined);
+  }
+
+  /** Send a revocation Google did not confirm again; 409 when none is pending. */
+  async retryRevoke(accountId: string, connectionId: string): Promise<void> {
+    const connection = await this.deps.connections.get(accountId, connectionId);
+    const pending = await this.deps.tokens.pendingRevocation(connectionId);
+    if (!pending) throw new ApiError("conflict", "No revocation is pending for this connection.");
+    const revocation = await this.revoke(accountId, connection, pending.refreshToken);
+    await this.deps.tokens.settleRevocation(connectionId, pending.refreshToken, revocation);
   }
 
   /**
@@ -115,11 +139,26 @@ export class AuthorizationService {
    * the tokens are already gone from our store.
    */
   async deleteConnection(accountId: string, connectionId: string, log?: { warn(obj: object, msg: string): void }): Promise<void> {
+    const connection = await this.deps.connections.get(accountId, connectionId);
     const stored = await this.deps.tokens.read(connectionId);
-    const oauth = stored?.tokens ? await this.oauthFor(accountId, connectionId).catch(() => undefined) : undefined;
+    const pending = await this.deps.tokens.pendingRevocation(connectionId);
+    const toRevoke = [stored?.tokens?.refreshToken, pending?.refreshToken].filter((t): t is string => !!t);
     await this.deps.connections.delete(accountId, connectionId);
-    if (oauth && stored?.tokens) {
-      await oauth.revoke(stored.tokens.refreshToken).catch((err: Error) => log?.warn({ connectionId, reason: err.message }, "revoking a deleted connection's grant failed"));
+    for (const token of toRevoke) {
+      const failed = await this.revoke(accountId, connection, token);
+      if (failed) log?.warn({ connectionId, reason: failed.error.message }, "revoking a deleted connection's grant failed");
+    }
+  }
+
+  /** Revoke `refreshToken` with the connection's client: null when done (or already gone), else the failure to record. */
+  private async revoke(accountId: string, connection: Connection, refreshToken: string): Promise<Revocation | null> {
+    try {
+      const oauth = this.oauth(await this.credentials(accountId, connection.id, connection));
+      await oauth.revoke(refreshToken);
+      return null;
+    } catch (err) {
+      if (err instanceof RevocationFailedError || err instanceof ApiError) return failedRevocation("revocation_failed", err.message);
+      return failedRevocation("revocation_failed", "The revocation could not be sent; the grant may still be alive.");
     }
   }
 

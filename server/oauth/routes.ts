@@ -5,6 +5,7 @@
 import type { FastifyInstance } from "fastify";
 import { errorResponses, idParams } from "../../schemas/common.ts";
 import { authorizeResponse, callbackQuery, emptyBody, testResponse } from "../../schemas/oauth.ts";
+import { connectionSchema } from "../../schemas/connections.ts";
 import { ConnectorError } from "../../connector/errors.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
@@ -33,9 +34,39 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRouteDeps): P
 
   app.post<ById>(
     "/v1/connections/:id/deauthorize",
-    { schema: { tags, params: idParams, body: { ...emptyBody, nullable: true }, response: { ...errorResponses } } },
+    {
+      schema: {
+        tags,
+        description:
+          "Revokes the grant at Google and sets the connection unauthorized. The local tokens are dropped whatever Google answers; when Google does not confirm, the answer's `revocation` says the grant may still be alive (retry with /revoke).",
+        params: idParams,
+        body: { ...emptyBody, nullable: true },
+        response: { 200: connectionSchema, ...errorResponses },
+      },
+    },
     async (request) => {
       await deps.authorization.deauthorize(request.account.id, request.params.id);
+      const connection = await deps.connections.get(request.account.id, request.params.id);
+      if (connection.revocation) request.log.warn({ connectionId: connection.id, reason: connection.revocation.error.message }, "revocation not confirmed");
+      return connection;
+    },
+  );
+
+  app.post<ById>(
+    "/v1/connections/:id/revoke",
+    {
+      schema: {
+        tags,
+        summary: "Retry revoke",
+        description:
+          "Sends a revocation Google did not confirm again. The answer's `revocation` is null once Google confirmed it, else the new failure. 409 when none is pending.",
+        params: idParams,
+        body: { ...emptyBody, nullable: true },
+        response: { 200: connectionSchema, ...errorResponses },
+      },
+    },
+    async (request) => {
+      await deps.authorization.retryRevoke(request.account.id, request.params.id);
       return deps.connections.get(request.account.id, request.params.id);
     },
   );

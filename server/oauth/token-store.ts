@@ -7,6 +7,7 @@ import type { SecretBox } from "../secrets.ts";
 import type { TokenSet } from "../../connector/oauth.ts";
 import type { OfflineReason } from "../connections/offline-reason.ts";
 import type { ConnectionStatus } from "../connections/connection.ts";
+import type { Revocation } from "../connections/revocation.ts";
 
 export interface StoredTokens {
   status: ConnectionStatus;
@@ -22,6 +23,17 @@ export interface Authorization {
   grantedScopes: string[];
   missingScopes: string[];
   clientId: string;
+}
+
+/**
+ * A refresh token whose revocation Google did not confirm, kept sealed until a retry succeeds,
+ * with who it was issued to: a new authorization of the same account and client is the same grant
+ * at Google, and revoking the old token would take the new one with it.
+ */
+export interface PendingRevocation {
+  refreshToken: string;
+  clientId: string | null;
+  email: string | null;
 }
 
 const touch = "updated_at = date_trunc('milliseconds', now())";
@@ -49,13 +61,19 @@ export class TokenStore {
 
   /** The callback succeeded: keep the tokens and set the connection online. */
   async authorize(connectionId: string, a: Authorization): Promise<void> {
-    await this.db.query(
-      `UPDATE connections SET status = 'online', offline_reason = NULL, email = $2, granted_scopes = $3::jsonb,
-         missing_scopes = $4::jsonb, authorized_at = date_trunc('milliseconds', now()), tokens_sealed = $5,
-         token_client_id = $6, ${touch}
-       WHERE id = $1`,
-      [connectionId, a.email, JSON.stringify(a.grantedScopes), JSON.stringify(a.missingScopes), this.seal(a.tokens), a.clientId],
-    );
+    await this.db.tx(async (q) => {
+      const rows = await q.query("SELECT revoke_token_sealed FROM connections WHERE id = $1 FOR UPDATE", [connectionId]);
+      const pending = rows[0]?.revoke_token_sealed ? this.openPending(rows[0].revoke_token_sealed) : undefined;
+      // The same account and client authorized again: Google's grant is the one the user just approved.
+      const sameGrant = pending && pending.clientId === a.clientId && pending.email?.toLowerCase() === a.email.toLowerCase();
+      await q.query(
+        `UPDATE connections SET status = 'online', offline_reason = NULL, email = $2, granted_scopes = $3::jsonb,
+           missing_scopes = $4::jsonb, authorized_at = date_trunc('milliseconds', now()), tokens_sealed = $5,
+           token_client_id = $6, ${sameGrant ? "revocation = NULL, revoke_token_sealed = NULL, " : ""}${touch}
+         WHERE id = $1`,
+        [connectionId, a.email, JSON.stringify(a.grantedScopes), JSON.stringify(a.missingScopes), this.seal(a.tokens), a.clientId],
+      );
+    });
   }
 
   /** Persist a refreshed token set, unless the connection was reauthorized or taken offline meanwhile. */
@@ -83,14 +101,45 @@ export class TokenStore {
     });
   }
 
-  /** Deauthorized: back to `unauthorized`, tokens and address gone. */
-  async clear(connectionId: string): Promise<void> {
+  /**
+   * Deauthorized: back to `unauthorized`, tokens and address gone. With `failed`, Google did not
+   * confirm the revocation: the record says so and the refresh token stays sealed for a retry.
+   */
+  async clear(connectionId: string, failed?: { pending: PendingRevocation; revocation: Revocation }): Promise<void> {
+    const keep = failed ? ", revocation = $2::jsonb, revoke_token_sealed = $3" : "";
     await this.db.query(
       `UPDATE connections SET status = 'unauthorized', offline_reason = NULL, tokens_sealed = NULL, token_client_id = NULL,
-         email = NULL, granted_scopes = NULL, missing_scopes = NULL, authorized_at = NULL, ${touch}
+         email = NULL, granted_scopes = NULL, missing_scopes = NULL, authorized_at = NULL${keep}, ${touch}
        WHERE id = $1`,
-      [connectionId],
+      failed ? [connectionId, JSON.stringify(failed.revocation), this.secrets.seal(JSON.stringify(failed.pending))] : [connectionId],
     );
+  }
+
+  /** The refresh token of a revocation Google has not confirmed yet, if any. */
+  async pendingRevocation(connectionId: string): Promise<PendingRevocation | undefined> {
+    const rows = await this.db.query("SELECT revoke_token_sealed FROM connections WHERE id = $1", [connectionId]);
+    const sealed = rows[0]?.revoke_token_sealed;
+    return sealed ? this.openPending(sealed) : undefined;
+  }
+
+  /**
+   * A retried revocation ended: `revocation` null when Google confirmed it (the sealed token is
+   * dropped), else the new failure. Nothing changes when the pending token is no longer `refreshToken`.
+   */
+  async settleRevocation(connectionId: string, refreshToken: string, revocation: Revocation | null): Promise<void> {
+    await this.db.tx(async (q) => {
+      const rows = await q.query("SELECT revoke_token_sealed FROM connections WHERE id = $1 FOR UPDATE", [connectionId]);
+      const sealed = rows[0]?.revoke_token_sealed;
+      if (!sealed || this.openPending(sealed).refreshToken !== refreshToken) return;
+      await q.query(
+        `UPDATE connections SET revocation = $2::jsonb${revocation ? "" : ", revoke_token_sealed = NULL"}, ${touch} WHERE id = $1`,
+        [connectionId, revocation ? JSON.stringify(revocation) : null],
+      );
+    });
+  }
+
+  private openPending(sealed: string): PendingRevocation {
+    return JSON.parse(this.secrets.open(sealed)) as PendingRevocation;
   }
 
   private open(sealed: string): TokenSet {

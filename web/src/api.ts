@@ -47,6 +47,8 @@ export interface Connection {
   grantedScopes?: string[] | null;
   missingScopes?: string[] | null;
   authorizedAt?: string | null;
+  /** A deauthorization Google did not confirm: the grant may still be alive. */
+  revocation?: { status: "failed"; at: string; error: { code: string; message: string } } | null;
 }
 
 /** What a Gmail source exports (SPEC §2 "Flows"). */
@@ -238,6 +240,7 @@ export const api = {
     call<{ authorizeUrl: string; expiresAt: string }>("POST", `/v1/connections/${id(connectionId)}/authorize`, {}),
   testConnection: (connectionId: string) => call<TestResult>("POST", `/v1/connections/${id(connectionId)}/test`, {}),
   deauthorize: (connectionId: string) => call<Connection>("POST", `/v1/connections/${id(connectionId)}/deauthorize`, {}),
+  retryRevoke: (connectionId: string) => call<Connection>("POST", `/v1/connections/${id(connectionId)}/revoke`, {}),
   lookup: (connectionId: string, body: { query: string; maxResults?: number }) =>
     call<{ messages: FoundMessage[] }>("POST", `/v1/connections/${id(connectionId)}/lookup`, body),
 

@@ -1,4 +1,4 @@
-/** One row of the Connections list: status, address, and Edit / Test connection / Reauthorize / Delete. */
+/** One row of the Connections list: status, address, and Edit / Test connection / Reauthorize / Retry revoke / Delete. */
 import { useState } from "preact/hooks";
 import { api, type Connection, type Scope } from "./api.ts";
 import { AuthFeedback, MissingScopes, useAuthorize } from "./use-authorize.tsx";
@@ -20,6 +20,7 @@ export function ConnectionRow(props: {
   const c = props.connection;
   const [testNote, setTestNote] = useState<{ ok: boolean; text: string }>();
   const [testing, setTesting] = useState(false);
+  const [revoking, setRevoking] = useState(false);
   const auth = useAuthorize();
   const missing = c.status === "online" ? (c.missingScopes ?? []) : [];
 
@@ -33,6 +34,20 @@ export function ConnectionRow(props: {
       setTestNote({ ok: false, text: `Test failed: ${(err as Error).message}` });
     } finally {
       setTesting(false);
+      await props.onChanged();
+    }
+  }
+
+  async function retryRevoke() {
+    setRevoking(true);
+    setTestNote(undefined);
+    try {
+      const after = await api.retryRevoke(c.id);
+      setTestNote(after.revocation ? { ok: false, text: `Revocation failed again: ${after.revocation.error.message}` } : { ok: true, text: "Google confirmed the revocation." });
+    } catch (err) {
+      setTestNote({ ok: false, text: `Revocation failed: ${(err as Error).message}` });
+    } finally {
+      setRevoking(false);
       await props.onChanged();
     }
   }
@@ -52,6 +67,11 @@ export function ConnectionRow(props: {
       <td data-label="Status">
         <span class={`badge ${c.status}`}>{STATUS_TEXT[c.status]}</span>
         {c.status === "offline" && c.offlineReason && <div class="hint">{c.offlineReason.message}</div>}
+        {c.revocation && (
+          <div class="hint error">
+            Google did not confirm the revocation: access may still be granted. {c.revocation.error.message}
+          </div>
+        )}
         {missing.length > 0 && (
           <details class="hint">
             <summary>{missing.length} scope(s) not granted</summary>
@@ -71,6 +91,11 @@ export function ConnectionRow(props: {
           {c.status === "offline" && (
             <button type="button" class="primary" onClick={reauthorize} disabled={auth.state.phase === "waiting"}>
               Reauthorize
+            </button>
+          )}
+          {c.revocation && (
+            <button type="button" onClick={retryRevoke} disabled={revoking} aria-busy={revoking ? "true" : undefined}>
+              Retry revoke
             </button>
           )}
           <button type="button" class="danger-link" onClick={props.onDelete}>
