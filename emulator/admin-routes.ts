@@ -3,72 +3,117 @@
  * mistakes answer 400 `{error: {code, message}}`.
  */
 import type { FastifyInstance } from "fastify";
-import { GoogleError } from "./errors.ts";
+import { BadInput, GoogleError } from "./errors.ts";
+import { adminError } from "./families.ts";
 import { headerValue } from "./mime.ts";
 import { ingest } from "./message-store.ts";
 import { generateMessages } from "./seed.ts";
 import type { EmulatorState, Settings } from "./state.ts";
-import { decodeRaw } from "./uploads.ts";
+import { INSERT_LIMIT } from "./uploads.ts";
+import { object, reader, shown, str, strList } from "./validation.ts";
 
 const MAX_GENERATE = 20_000;
 /** Seeding carries whole mailboxes. */
 const ADMIN_BODY_LIMIT = 100 * 1024 * 1024;
+/** A latency above ten minutes would only hang the caller. */
+const MAX_LATENCY_MS = 600_000;
 
-function invalid(message: string): GoogleError {
-  return new GoogleError(400, { error: { code: "invalid_request", message } });
+const json = { style: "json" } as const;
+const nonEmpty = { type: "string", minLength: 1 };
+
+const readClient = reader<{ clientId: string; clientSecret: string; redirectUris: string[]; testing?: boolean }>(
+  object(
+    {
+      clientId: nonEmpty,
+      clientSecret: nonEmpty,
+      redirectUris: { type: "array", items: { type: "string", format: "uri" } },
+      testing: { type: "boolean" },
+    },
+    { required: ["clientId", "clientSecret", "redirectUris"] },
+  ),
+  json,
+);
+
+interface SeedMessage {
+  raw: string;
+  labelIds?: string[];
 }
 
-function object(body: unknown): Record<string, unknown> {
-  if (!body || typeof body !== "object" || Buffer.isBuffer(body) || Array.isArray(body)) throw invalid("Body must be a JSON object.");
-  return body as Record<string, unknown>;
+const readUser = reader<{ email: string; name?: string; messages?: SeedMessage[]; generate?: { count: number; attachments?: boolean } }>(
+  object(
+    {
+      email: str,
+      name: str,
+      messages: { type: "array", items: object({ raw: nonEmpty, labelIds: strList() }, { required: ["raw"] }) },
+      generate: object({ count: { type: "integer", minimum: 0, maximum: MAX_GENERATE }, attachments: { type: "boolean" } }, { required: ["count"] }),
+    },
+    { required: ["email"] },
+  ),
+  json,
+);
+
+const readSettings = reader<{ accessTokenTtlSeconds?: number; quotaUnitsPerMinute?: number; latencyMs?: number; faults?: { status: number; rate: number } | null }>(
+  object(
+    {
+      accessTokenTtlSeconds: { type: "number", minimum: 1 },
+      quotaUnitsPerMinute: { type: "number", minimum: 0 },
+      latencyMs: { type: "number", minimum: 0, maximum: MAX_LATENCY_MS },
+      faults: {
+        type: ["object", "null"],
+        properties: { status: { type: "integer", minimum: 400, maximum: 599 }, rate: { type: "number", minimum: 0, maximum: 1 } },
+        required: ["status", "rate"],
+        additionalProperties: false,
+      },
+    },
+  ),
+  json,
+);
+
+const readRevoke = reader<{ clientId?: string }>(object({ clientId: str }), json);
+
+/** No body reads as an empty object. */
+const bodyOf = (body: unknown) => (body === undefined || body === null ? {} : body);
+
+/**
+ * A redirect URI the authorization endpoint can redirect to: absolute, parseable by the WHATWG
+ * URL parser, without a fragment (RFC 6749 §3.1.2).
+ */
+function checkRedirectUri(uri: string, index: number): void {
+  if (!URL.canParse(uri) || uri.includes("#")) throw adminError(`Invalid value at 'redirectUris[${index}]' (URL), ${shown(uri)}`);
 }
 
 /** `raw` is base64url as in the Gmail API; a value with line breaks is taken as the message text itself. */
-function rawBytes(value: unknown): Buffer {
-  if (typeof value !== "string" || !value) throw invalid("messages[].raw must be a non-empty string.");
-  return /^[A-Za-z0-9+/_=-]+$/.test(value) ? decodeRaw(value)! : Buffer.from(value, "utf8");
+function rawBytes(value: string): Buffer {
+  const bytes = /^[A-Za-z0-9+/_=-]+$/.test(value) ? Buffer.from(value, "base64") : Buffer.from(value, "utf8");
+  if (bytes.length > INSERT_LIMIT) throw adminError(`messages[].raw is larger than ${INSERT_LIMIT} bytes.`);
+  return bytes;
 }
 
 export function adminRoutes(app: FastifyInstance, state: EmulatorState): void {
   app.post("/_admin/clients", async (request, reply) => {
-    const body = object(request.body);
-    const { clientId, clientSecret, redirectUris, testing } = body;
-    if (typeof clientId !== "string" || !clientId) throw invalid("clientId is required.");
-    if (typeof clientSecret !== "string" || !clientSecret) throw invalid("clientSecret is required.");
-    if (!Array.isArray(redirectUris) || !redirectUris.every((u) => typeof u === "string")) throw invalid("redirectUris must be an array of URLs.");
-    if (testing !== undefined && typeof testing !== "boolean") throw invalid("testing must be a boolean.");
-    state.clients.set(clientId, { clientId, clientSecret, redirectUris: redirectUris as string[], testing: testing ?? false });
-    return reply.code(201).send({ clientId, redirectUris, testing: testing ?? false });
+    const { clientId, clientSecret, redirectUris, testing = false } = readClient(bodyOf(request.body));
+    redirectUris.forEach(checkRedirectUri);
+    state.clients.set(clientId, { clientId, clientSecret, redirectUris, testing });
+    return reply.code(201).send({ clientId, redirectUris, testing });
   });
 
   app.post("/_admin/users", { bodyLimit: ADMIN_BODY_LIMIT }, async (request, reply) => {
-    const body = object(request.body);
-    const email = typeof body.email === "string" ? body.email.trim().toLowerCase() : "";
-    if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw invalid("email is required.");
-    if (body.name !== undefined && typeof body.name !== "string") throw invalid("name must be a string.");
-    const messages = body.messages ?? [];
-    if (!Array.isArray(messages)) throw invalid("messages must be an array.");
-    const generate = body.generate as { count?: unknown; attachments?: unknown } | undefined;
-    if (generate !== undefined) {
-      const count = generate?.count;
-      if (typeof count !== "number" || !Number.isInteger(count) || count < 0 || count > MAX_GENERATE) {
-        throw invalid(`generate.count must be an integer 0..${MAX_GENERATE}.`);
-      }
-    }
-    const user = state.mailbox(email, body.name as string | undefined);
+    const body = readUser(bodyOf(request.body));
+    const email = body.email.trim().toLowerCase();
+    if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw adminError("email is required.");
+    const raws = (body.messages ?? []).map((m) => rawBytes(m.raw));
+    const user = state.mailbox(email, body.name);
     const now = state.now();
-    for (const m of messages as Array<Record<string, unknown>>) {
-      const labelIds = m.labelIds ?? ["INBOX"];
-      if (!Array.isArray(labelIds)) throw invalid("messages[].labelIds must be an array.");
-      const raw = rawBytes(m.raw);
+    for (const [i, m] of (body.messages ?? []).entries()) {
       try {
-        await ingest(user, raw, { labelIds: labelIds.map(String), internalDateSource: "dateHeader", now });
+        await ingest(user, raws[i], { labelIds: m.labelIds ?? ["INBOX"], internalDateSource: "dateHeader", now });
       } catch (err) {
-        if (err instanceof GoogleError) throw invalid(`messages[]: ${JSON.stringify(err.body)}`);
+        if (err instanceof GoogleError) throw adminError(`messages[${i}]: ${JSON.stringify(err.body)}`);
+        if (err instanceof BadInput) throw adminError(`messages[${i}]: ${err.message}`);
         throw err;
       }
     }
-    if (generate) await generateMessages(user, { count: generate.count as number, attachments: generate.attachments === true, now });
+    if (body.generate) await generateMessages(user, { count: body.generate.count, attachments: body.generate.attachments === true, now });
     return reply.code(201).send({
       email: user.email,
       name: user.name,
@@ -80,7 +125,7 @@ export function adminRoutes(app: FastifyInstance, state: EmulatorState): void {
 
   app.get<{ Params: { email: string } }>("/_admin/users/:email", async (request) => {
     const user = state.mailboxes.get(request.params.email.toLowerCase());
-    if (!user) throw new GoogleError(404, { error: { code: "not_found", message: "No such user." } });
+    if (!user) throw adminError("No such user.", 404);
     return {
       email: user.email,
       name: user.name,
@@ -101,8 +146,7 @@ export function adminRoutes(app: FastifyInstance, state: EmulatorState): void {
 
   app.post<{ Params: { email: string } }>("/_admin/users/:email/revoke", async (request) => {
     const email = request.params.email.toLowerCase();
-    const clientId = request.body && typeof request.body === "object" ? (request.body as { clientId?: unknown }).clientId : undefined;
-    if (clientId !== undefined && typeof clientId !== "string") throw invalid("clientId must be a string.");
+    const { clientId } = readRevoke(bodyOf(request.body));
     let revoked = 0;
     for (const grant of state.grants.values()) {
       if (!grant.revoked && grant.email === email && (!clientId || grant.clientId === clientId)) {
@@ -114,24 +158,12 @@ export function adminRoutes(app: FastifyInstance, state: EmulatorState): void {
   });
 
   app.put("/_admin/settings", async (request) => {
-    const body = object(request.body);
+    const body = readSettings(bodyOf(request.body));
     const next: Settings = { ...state.settings };
-    const num = (key: "accessTokenTtlSeconds" | "quotaUnitsPerMinute" | "latencyMs", min: number) => {
-      const v = body[key];
-      if (v === undefined) return;
-      if (typeof v !== "number" || !Number.isFinite(v) || v < min) throw invalid(`${key} must be a number >= ${min}.`);
-      next[key] = v;
-    };
-    num("accessTokenTtlSeconds", 1);
-    num("quotaUnitsPerMinute", 0);
-    num("latencyMs", 0);
-    if (body.faults !== undefined) {
-      const f = body.faults as { status?: unknown; rate?: unknown } | null;
-      if (f === null) next.faults = undefined;
-      else if (typeof f?.status !== "number" || f.status < 400 || f.status > 599 || typeof f.rate !== "number" || f.rate < 0 || f.rate > 1) {
-        throw invalid("faults must be {status: 400..599, rate: 0..1} or null.");
-      } else next.faults = { status: f.status, rate: f.rate };
-    }
+    if (body.accessTokenTtlSeconds !== undefined) next.accessTokenTtlSeconds = body.accessTokenTtlSeconds;
+    if (body.quotaUnitsPerMinute !== undefined) next.quotaUnitsPerMinute = body.quotaUnitsPerMinute;
+    if (body.latencyMs !== undefined) next.latencyMs = body.latencyMs;
+    if (body.faults !== undefined) next.faults = body.faults === null ? undefined : { status: body.faults.status, rate: body.faults.rate };
     // A new quota starts a fresh window, so tests can reason from zero.
     if (body.quotaUnitsPerMinute !== undefined) state.quota.reset();
     state.settings = next;

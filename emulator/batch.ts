@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { STATUS_CODES } from "node:http";
 import type { FastifyInstance } from "fastify";
-import { apiError, badRequest, GoogleError, notFound } from "./errors.ts";
+import { apiError, BadInput, badRequest, GoogleError, notFound } from "./errors.ts";
 import { parseForm } from "./form.ts";
 import { matchRoute, runGmail, type GmailResult } from "./gmail-pipeline.ts";
 import { gmailRoutes } from "./gmail-routes.ts";
@@ -32,7 +32,12 @@ function parseInner(bytes: Buffer): InnerRequest {
   const bodyStart = split ? split.index + split[0].length : text.length;
   const [requestLine = "", ...lines] = head.split(/\r?\n/);
   const [method = "GET", target = "/"] = requestLine.trim().split(/\s+/);
-  const url = new URL(target, "http://batch.invalid");
+  let url: URL;
+  try {
+    url = new URL(target, "http://batch.invalid");
+  } catch {
+    throw new BadInput(`Invalid request URL in batch part: ${target.slice(0, 100)}`, "badRequest");
+  }
   const headers: Record<string, string> = {};
   for (const line of lines) {
     const colon = line.indexOf(":");
@@ -45,7 +50,13 @@ async function runInner(state: EmulatorState, prefix: string, inner: InnerReques
   const path = prefix && inner.path.startsWith(`${prefix}/`) ? inner.path.slice(prefix.length) : inner.path;
   const fail = (err: GoogleError): GmailResult => ({ status: err.statusCode, body: err.body, headers: {} });
   if (path.startsWith("/upload/")) return fail(badRequest("Uploads are not supported in batch requests."));
-  const match = matchRoute(gmailRoutes, inner.method, path);
+  let match: ReturnType<typeof matchRoute>;
+  try {
+    match = matchRoute(gmailRoutes, inner.method, path);
+  } catch (err) {
+    if (err instanceof BadInput) return fail(badRequest(err.message, err.reason));
+    throw err;
+  }
   if (!match) return fail(notFound());
   let body: unknown;
   if (inner.body.length && inner.body.toString("utf8").trim()) {
@@ -84,7 +95,13 @@ export function batchRoutes(app: FastifyInstance, state: EmulatorState, prefix: 
     const boundary = `batch_${randomBytes(12).toString("base64url")}`;
     const chunks: string[] = [];
     for (const [index, part] of parts.entries()) {
-      const result = await runInner(state, prefix, parseInner(part.body), request.headers.authorization);
+      let result: GmailResult;
+      try {
+        result = await runInner(state, prefix, parseInner(part.body), request.headers.authorization);
+      } catch (err) {
+        if (!(err instanceof BadInput)) throw err;
+        result = { status: 400, body: badRequest(err.message, err.reason).body, headers: {} };
+      }
       const contentId = part.headers.find((h) => h.name.toLowerCase() === "content-id")?.value;
       const json = result.body === undefined ? "" : JSON.stringify(result.body);
       chunks.push(

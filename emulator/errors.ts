@@ -129,3 +129,20 @@ export function faultError(status: number): GoogleError {
 export function oauthError(status: number, error: string, description?: string): GoogleError {
   return new GoogleError(status, description === undefined ? { error } : { error, error_description: description });
 }
+
+/**
+ * A request the emulator cannot read (a field of the wrong type, a bad escape, a query or MIME
+ * tree too deep). It carries no body of its own: the endpoint family that received it renders
+ * it in that family's shape ({@link renderBadInput}).
+ */
+export class BadInput extends Error {
+  constructor(
+    message: string,
+    /** The `reason` of the Gmail envelope. */
+    readonly reason = "invalidArgument",
+    readonly statusCode = 400,
+  ) {
+    super(message);
+    this.name = "BadInput";
+  }
+}

@@ -11,6 +11,7 @@ import type { Mailbox, StoredMessage } from "./mailbox.ts";
 import { messageJson, messageRef, parseFormat } from "./message-format.ts";
 import { checkThread, ingest } from "./message-store.ts";
 import { newestFirst } from "./gmail-messages.ts";
+import { readDraft } from "./gmail-schemas.ts";
 import { page } from "./paging.ts";
 import { COST } from "./quota.ts";
 import { METHOD_SCOPES } from "./scopes.ts";
@@ -93,10 +94,10 @@ function remove(call: GmailCall) {
 
 const S = METHOD_SCOPES;
 export const draftRoutes: GmailRoute[] = [
-  { method: "POST", path: `${USER}/drafts/send`, scopes: S.draftsSend, cost: COST.send, uploadLimit: SEND_LIMIT, handler: send },
-  { method: "POST", path: `${USER}/drafts`, scopes: S.draftsWrite, cost: COST.draftsCreate, uploadLimit: SEND_LIMIT, handler: create },
+  { method: "POST", path: `${USER}/drafts/send`, scopes: S.draftsSend, cost: COST.send, uploadLimit: SEND_LIMIT, body: readDraft, handler: send },
+  { method: "POST", path: `${USER}/drafts`, scopes: S.draftsWrite, cost: COST.draftsCreate, uploadLimit: SEND_LIMIT, body: readDraft, handler: create },
   { method: "GET", path: `${USER}/drafts`, scopes: S.draftsRead, cost: COST.draftsRead, handler: list },
   { method: "GET", path: `${USER}/drafts/:id`, scopes: S.draftsRead, cost: COST.draftsRead, handler: get },
-  { method: "PUT", path: `${USER}/drafts/:id`, scopes: S.draftsWrite, cost: COST.draftsUpdate, uploadLimit: SEND_LIMIT, handler: update },
+  { method: "PUT", path: `${USER}/drafts/:id`, scopes: S.draftsWrite, cost: COST.draftsUpdate, uploadLimit: SEND_LIMIT, body: readDraft, handler: update },
   { method: "DELETE", path: `${USER}/drafts/:id`, scopes: S.draftsWrite, cost: COST.draftsDelete, handler: remove },
 ];

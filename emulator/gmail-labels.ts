@@ -3,6 +3,7 @@
  */
 import { apiError, badRequest, notFound } from "./errors.ts";
 import type { GmailCall, GmailRoute } from "./gmail-pipeline.ts";
+import { readLabel } from "./gmail-schemas.ts";
 import { isSystemLabelName, type Label } from "./labels.ts";
 import type { Mailbox } from "./mailbox.ts";
 import { COST } from "./quota.ts";
@@ -87,9 +88,9 @@ const S = METHOD_SCOPES;
 export const labelRoutes: GmailRoute[] = [
   { method: "GET", path: `${USER}/labels`, scopes: S.labelsRead, cost: COST.labelsRead, handler: (c) => ({ labels: [...c.user.labels.values()] }) },
   { method: "GET", path: `${USER}/labels/:id`, scopes: S.labelsRead, cost: COST.labelsRead, handler: (c) => withCounts(c.user, labelById(c.user, c.params.id)) },
-  { method: "POST", path: `${USER}/labels`, scopes: S.labelsWrite, cost: COST.labelsWrite, handler: (c) => createLabel(c.user, body(c)) },
-  { method: "PUT", path: `${USER}/labels/:id`, scopes: S.labelsWrite, cost: COST.labelsWrite, handler: update(false) },
-  { method: "PATCH", path: `${USER}/labels/:id`, scopes: S.labelsWrite, cost: COST.labelsWrite, handler: update(true) },
+  { method: "POST", path: `${USER}/labels`, scopes: S.labelsWrite, cost: COST.labelsWrite, body: readLabel, handler: (c) => createLabel(c.user, body(c)) },
+  { method: "PUT", path: `${USER}/labels/:id`, scopes: S.labelsWrite, cost: COST.labelsWrite, body: readLabel, handler: update(false) },
+  { method: "PATCH", path: `${USER}/labels/:id`, scopes: S.labelsWrite, cost: COST.labelsWrite, body: readLabel, handler: update(true) },
   {
     method: "DELETE",
     path: `${USER}/labels/:id`,

@@ -4,6 +4,7 @@
 import { badRequest } from "./errors.ts";
 import { first } from "./form.ts";
 import { messageById } from "./gmail-messages.ts";
+import { readBatchDelete, readBatchModify, readMessage, readModify } from "./gmail-schemas.ts";
 import type { GmailCall, GmailRoute } from "./gmail-pipeline.ts";
 import type { Mailbox } from "./mailbox.ts";
 import { messageRef } from "./message-format.ts";
@@ -110,12 +111,12 @@ function remove(call: GmailCall) {
 
 const M = METHOD_SCOPES;
 export const messageWriteRoutes: GmailRoute[] = [
-  { method: "POST", path: `${USER}/messages/send`, scopes: M.messagesSend, cost: COST.send, uploadLimit: SEND_LIMIT, handler: send },
-  { method: "POST", path: `${USER}/messages/import`, scopes: M.messagesInsert, cost: COST.messagesInsert, uploadLimit: INSERT_LIMIT, handler: insertLike("dateHeader", ["INBOX", "UNREAD"]) },
-  { method: "POST", path: `${USER}/messages/batchModify`, scopes: M.messagesModify, cost: COST.batchModify, handler: batchModify },
-  { method: "POST", path: `${USER}/messages/batchDelete`, scopes: M.messagesDelete, cost: COST.batchModify, handler: batchDelete },
-  { method: "POST", path: `${USER}/messages`, scopes: M.messagesInsert, cost: COST.messagesInsert, uploadLimit: INSERT_LIMIT, handler: insertLike("receivedTime", []) },
-  { method: "POST", path: `${USER}/messages/:id/modify`, scopes: M.messagesModify, cost: COST.messagesModify, handler: modify },
+  { method: "POST", path: `${USER}/messages/send`, scopes: M.messagesSend, cost: COST.send, uploadLimit: SEND_LIMIT, body: readMessage, handler: send },
+  { method: "POST", path: `${USER}/messages/import`, scopes: M.messagesInsert, cost: COST.messagesInsert, uploadLimit: INSERT_LIMIT, body: readMessage, handler: insertLike("dateHeader", ["INBOX", "UNREAD"]) },
+  { method: "POST", path: `${USER}/messages/batchModify`, scopes: M.messagesModify, cost: COST.batchModify, body: readBatchModify, handler: batchModify },
+  { method: "POST", path: `${USER}/messages/batchDelete`, scopes: M.messagesDelete, cost: COST.batchModify, body: readBatchDelete, handler: batchDelete },
+  { method: "POST", path: `${USER}/messages`, scopes: M.messagesInsert, cost: COST.messagesInsert, uploadLimit: INSERT_LIMIT, body: readMessage, handler: insertLike("receivedTime", []) },
+  { method: "POST", path: `${USER}/messages/:id/modify`, scopes: M.messagesModify, cost: COST.messagesModify, body: readModify, handler: modify },
   { method: "POST", path: `${USER}/messages/:id/trash`, scopes: M.messagesModify, cost: COST.messagesModify, handler: trash },
   { method: "POST", path: `${USER}/messages/:id/untrash`, scopes: M.messagesModify, cost: COST.messagesModify, handler: untrash },
   { method: "DELETE", path: `${USER}/messages/:id`, scopes: M.messagesDelete, cost: COST.messagesDelete, handler: remove },

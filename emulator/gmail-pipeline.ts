@@ -4,10 +4,11 @@
  * Routes are plain data so the batch endpoint runs exactly the same code as direct calls.
  */
 import { bearer } from "./auth.ts";
-import { faultError, forbidden, GoogleError, insufficientScopes, rateLimitExceeded } from "./errors.ts";
+import { apiError, BadInput, faultError, forbidden, GoogleError, insufficientScopes, rateLimitExceeded } from "./errors.ts";
 import type { FormValues } from "./form.ts";
 import type { Mailbox } from "./mailbox.ts";
 import type { AccessToken, EmulatorState } from "./state.ts";
+import type { Reader } from "./validation.ts";
 
 export interface GmailCall {
   params: Record<string, string>;
@@ -19,6 +20,7 @@ export interface GmailCall {
   user: Mailbox;
   token: AccessToken;
   state: EmulatorState;
+  route: GmailRoute;
 }
 
 export interface GmailRoute {
@@ -29,6 +31,8 @@ export interface GmailRoute {
   cost: number;
   /** Set for methods that take a message: the raw size limit, and an `/upload` twin route. */
   uploadLimit?: number;
+  /** The request body's schema (also applied to the metadata part of a multipart upload). */
+  body?: Reader<unknown>;
   /** Returns the JSON body; `undefined` answers 204 as Gmail does for deletes. */
   handler(call: GmailCall): unknown;
 }
@@ -48,6 +52,16 @@ export interface GmailInput {
   upload: boolean;
 }
 
+/** A JSON route's body: nothing reads as `{}`; bytes that did not come in as JSON are refused. */
+function jsonBody(body: unknown): unknown {
+  if (body === undefined || body === null) return {};
+  if (Buffer.isBuffer(body)) {
+    if (body.toString("utf8").trim() === "") return {};
+    throw new BadInput("Invalid JSON payload received. Unexpected token.", "parseError");
+  }
+  return body;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runGmail(state: EmulatorState, route: GmailRoute, input: GmailInput): Promise<GmailResult> {
@@ -61,6 +75,7 @@ export async function runGmail(state: EmulatorState, route: GmailRoute, input: G
     const userId = input.params.userId;
     if (userId !== "me" && userId?.toLowerCase() !== token.email) throw forbidden(`Delegation denied for ${token.email}`);
     if (!route.scopes.some((s) => token.scopes.includes(s))) throw insufficientScopes();
+    if (route.body && !input.upload) route.body(jsonBody(input.body));
     if (!state.quota.charge(token.email, route.cost, state.settings.quotaUnitsPerMinute)) throw rateLimitExceeded();
     stats.quotaUnits += route.cost;
     if (state.settings.latencyMs > 0) await sleep(state.settings.latencyMs);
@@ -75,10 +90,12 @@ export async function runGmail(state: EmulatorState, route: GmailRoute, input: G
       user: state.mailbox(token.email),
       token,
       state,
+      route,
     });
     return body === undefined ? { status: 204, body: undefined, headers: {} } : { status: 200, body, headers: {} };
   } catch (err) {
     if (err instanceof GoogleError) return { status: err.statusCode, body: err.body, headers: err.headers };
+    if (err instanceof BadInput) return { status: err.statusCode, body: apiError(err.statusCode, err.message, err.reason).body, headers: {} };
     throw err;
   } finally {
     if (stats) stats.inFlight -= 1;
@@ -101,7 +118,11 @@ export function matchRoute(
     const m = new RegExp(`^${pattern}$`).exec(path);
     if (m) {
       const params: Record<string, string> = {};
-      names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1])));
+      try {
+        names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1])));
+      } catch {
+        throw new BadInput("Invalid request path.", "badRequest");
+      }
       return { route, params };
     }
   }

@@ -3,6 +3,7 @@
  * tighter than AND, as in Gmail), `-` negation, parentheses, `{a b}` any-of groups and quoted
  * phrases. `parseQuery` builds a tree; `matches` evaluates it against one message.
  */
+import { BadInput } from "./errors.ts";
 
 export type QueryNode =
   | { kind: "and"; items: QueryNode[] }
@@ -76,9 +77,13 @@ function tokenize(q: string): Token[] {
   return tokens;
 }
 
+/** How deep groups and negations may nest; deeper queries answer 400 instead of exhausting the stack. */
+export const MAX_QUERY_DEPTH = 64;
+
 export function parseQuery(q: string): QueryNode {
   const tokens = tokenize(q);
   let pos = 0;
+  let depth = 0;
   const parseSeq = (closer?: "close" | "rbrace"): QueryNode[] => {
     const items: QueryNode[] = [];
     while (pos < tokens.length && tokens[pos].type !== closer) {
@@ -89,6 +94,15 @@ export function parseQuery(q: string): QueryNode {
     return items;
   };
   const parseUnary = (): QueryNode => {
+    depth += 1;
+    if (depth > MAX_QUERY_DEPTH) throw new BadInput(`Invalid search query: nested more than ${MAX_QUERY_DEPTH} levels deep.`);
+    try {
+      return unary();
+    } finally {
+      depth -= 1;
+    }
+  };
+  const unary = (): QueryNode => {
     const t = tokens[pos++];
     if (!t) return { kind: "and", items: [] };
     if (t.type === "not") return { kind: "not", item: parseUnary() };

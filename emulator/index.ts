@@ -8,7 +8,8 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { adminRoutes } from "./admin-routes.ts";
 import { batchRoutes } from "./batch.ts";
-import { apiError, GoogleError, notFound, uploadTooLarge } from "./errors.ts";
+import { installErrorHandling, frameworkErrors } from "./error-handler.ts";
+import { BadInput } from "./errors.ts";
 import { parseForm } from "./form.ts";
 import { registerGmail } from "./gmail-routes.ts";
 import { oauthRoutes } from "./oauth-routes.ts";
@@ -44,7 +45,7 @@ export async function emulatorPlugin(app: FastifyInstance, opts: EmulatorOptions
     try {
       done(null, JSON.parse(body.toString("utf8")));
     } catch {
-      done(apiError(400, "Invalid JSON payload received. Unexpected token.", "parseError"), undefined);
+      done(new BadInput("Invalid JSON payload received. Unexpected token.", "parseError"), undefined);
     }
   });
   app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body: string, done) => {
@@ -53,23 +54,7 @@ export async function emulatorPlugin(app: FastifyInstance, opts: EmulatorOptions
   // multipart/mixed (batch), multipart/related and message/rfc822 (uploads) and anything else.
   app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: UPLOAD_BODY_LIMIT }, (_req, body: Buffer, done) => done(null, body));
 
-  app.setErrorHandler((err, request, reply) => {
-    let google: GoogleError;
-    if (err instanceof GoogleError) google = err;
-    else if ((err as { code?: string }).code === "FST_ERR_CTP_BODY_TOO_LARGE") google = uploadTooLarge(UPLOAD_BODY_LIMIT);
-    else if (typeof (err as { statusCode?: number }).statusCode === "number" && (err as { statusCode: number }).statusCode < 500) {
-      google = apiError((err as { statusCode: number }).statusCode, (err as Error).message, "badRequest");
-    } else {
-      request.log.error({ err }, "emulator error");
-      google = apiError(500, "Internal error encountered.", "backendError");
-    }
-    reply.code(google.statusCode).headers(google.headers);
-    if (typeof google.body === "string") return reply.type("text/html; charset=UTF-8").send(google.body);
-    return reply.type("application/json; charset=UTF-8").send(JSON.stringify(google.body));
-  });
-  app.setNotFoundHandler((_request, reply) => {
-    reply.code(404).type("application/json; charset=UTF-8").send(JSON.stringify(notFound().body));
-  });
+  installErrorHandling(app);
 
   oauthRoutes(app, state);
   tokenRoutes(app, state);
@@ -81,7 +66,7 @@ export async function emulatorPlugin(app: FastifyInstance, opts: EmulatorOptions
 
 /** A standalone emulator app at the root path. It never listens; use `inject` or {@link startEmulator}. */
 export async function buildEmulator(opts: EmulatorOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false });
+  const app = Fastify({ logger: opts.logger ?? false, frameworkErrors });
   await app.register(emulatorPlugin, { now: opts.now });
   await app.ready();
   return app;

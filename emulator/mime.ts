@@ -8,6 +8,13 @@
 import { Splitter } from "@zone-eu/mailsplit";
 import type { MimeNode } from "@zone-eu/mailsplit";
 import libmime from "libmime";
+import { BadInput } from "./errors.ts";
+
+/**
+ * How deep multiparts may nest. Real mail nests a handful of levels (mixed > alternative >
+ * related); the limit keeps every walk of the tree far from the stack's end.
+ */
+export const MAX_MIME_DEPTH = 100;
 
 export interface Header {
   name: string;
@@ -103,23 +110,44 @@ async function split(raw: Buffer): Promise<Array<{ node: MimeNode; chunks: Buffe
       byNode.get(chunk.node)?.push(chunk.value);
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    (splitter as NodeJS.EventEmitter).once("end", () => resolve());
-    (splitter as NodeJS.EventEmitter).once("error", reject);
-    splitter.end(raw);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      (splitter as NodeJS.EventEmitter).once("end", () => resolve());
+      (splitter as NodeJS.EventEmitter).once("error", reject);
+      splitter.end(raw);
+    });
+  } catch (err) {
+    // mailsplit's limits: a header block over 1 MB, too many parts.
+    throw new BadInput(`Invalid message: ${(err as Error).message}.`);
+  }
   return nodes;
 }
 
-/** Parses RFC 5322 bytes into Gmail's part tree plus the fields search needs. */
+/**
+ * Parses RFC 5322 bytes into Gmail's part tree plus the fields search needs. A message it cannot
+ * read is the sender's mistake: {@link BadInput}, never a crash.
+ */
 export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
+  try {
+    return await parseTree(raw);
+  } catch (err) {
+    if (err instanceof BadInput) throw err;
+    throw new BadInput(`Invalid message: ${(err as Error).message}.`);
+  }
+}
+
+async function parseTree(raw: Buffer): Promise<ParsedMessage> {
   const nodes = await split(raw);
   const parts = new Map<MimeNode, ParsedPart>();
+  const depths = new Map<MimeNode, number>();
   let root: ParsedPart | undefined;
   const texts: Array<{ mimeType: string; text: string }> = [];
   const attachmentNames: string[] = [];
   for (const { node, chunks } of nodes) {
     const parent = node.parentNode ? parts.get(node.parentNode as MimeNode) : undefined;
+    const depth = node.parentNode ? (depths.get(node.parentNode as MimeNode) ?? 0) + 1 : 0;
+    if (depth > MAX_MIME_DEPTH) throw new BadInput(`Invalid message: MIME parts nested more than ${MAX_MIME_DEPTH} levels deep.`);
+    depths.set(node, depth);
     const index = parent?.parts?.length ?? 0;
     const mimeType = node.contentType || "text/plain";
     const filename = node.filename || "";
@@ -144,7 +172,7 @@ export async function parseMessage(raw: Buffer): Promise<ParsedMessage> {
     if (parent) parent.parts!.push(part);
     else root ??= part;
   }
-  if (!root) throw new Error("empty message");
+  if (!root) throw new BadInput("Invalid message: no MIME content.");
   const plain = texts.find((t) => t.mimeType === "text/plain")?.text;
   const html = texts.find((t) => t.mimeType === "text/html")?.text;
   const text = (plain ?? (html ? stripHtml(html) : "")).replace(/\s+/g, " ").trim();

@@ -5,6 +5,7 @@
  */
 import { Splitter } from "@zone-eu/mailsplit";
 import type { MimeNode } from "@zone-eu/mailsplit";
+import { BadInput } from "./errors.ts";
 import { decodeBody } from "./mime.ts";
 
 export interface BodyPart {
@@ -30,7 +31,16 @@ export async function splitMultipart(contentType: string, body: Buffer): Promise
   });
   splitter.write(Buffer.from(`Content-Type: ${contentType.replace(/[\r\n]/g, " ")}\r\n\r\n`));
   splitter.end(body);
-  await done;
+  try {
+    await done;
+    return await children(parts);
+  } catch (err) {
+    // mailsplit's limits (header size, number of parts): the body is not a multipart we read.
+    throw new BadInput(`Invalid multipart body: ${(err as Error).message}.`);
+  }
+}
+
+async function children(parts: Array<{ node: MimeNode; chunks: Buffer[] }>): Promise<BodyPart[]> {
   const direct = parts.filter(({ node }) => node.parentNode && (node.parentNode as MimeNode).root);
   return Promise.all(
     direct.map(async ({ node, chunks }) => ({

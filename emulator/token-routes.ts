@@ -15,16 +15,27 @@ function authenticateClient(state: EmulatorState, request: FastifyRequest, form:
   let clientId = first(form.client_id);
   let secret = first(form.client_secret);
   const basic = /^Basic\s+(.+)$/i.exec(request.headers.authorization ?? "");
-  if (basic) {
-    const [id, ...rest] = Buffer.from(basic[1], "base64").toString("utf8").split(":");
-    clientId = decodeURIComponent(id);
-    secret = decodeURIComponent(rest.join(":"));
-  }
+  if (basic) ({ clientId, secret } = basicCredentials(basic[1]));
   if (!clientId) throw oauthError(400, "invalid_request", "Could not determine client ID from request.");
   const client = state.clients.get(clientId);
   if (!client) throw oauthError(401, "invalid_client", "The OAuth client was not found.");
   if (secret !== client.clientSecret) throw oauthError(401, "invalid_client", "Unauthorized");
   return client;
+}
+
+/**
+ * `Authorization: Basic` credentials: base64 of `id:secret`, each form-urlencoded (RFC 6749
+ * §2.3.1). Anything undecodable is a client that cannot be authenticated.
+ */
+function basicCredentials(encoded: string): { clientId: string; secret: string } {
+  const text = Buffer.from(encoded, "base64").toString("utf8");
+  const colon = text.indexOf(":");
+  if (colon < 0) throw oauthError(401, "invalid_client", "Unauthorized");
+  try {
+    return { clientId: decodeURIComponent(text.slice(0, colon)), secret: decodeURIComponent(text.slice(colon + 1)) };
+  } catch {
+    throw oauthError(401, "invalid_client", "Unauthorized");
+  }
 }
 
 function verifyPkce(challenge: string, method: string, verifier: string | undefined): void {

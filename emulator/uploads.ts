@@ -54,13 +54,13 @@ export async function readUpload(
     } else if (uploadType === "multipart") {
       const [meta, media] = await splitMultipart(call.contentType, body);
       if (!meta || !media) throw badRequest("Multipart upload needs a metadata part and a media part.");
-      let metadata: Record<string, unknown> = {};
+      let parsed: unknown;
       try {
-        metadata = objectOf(JSON.parse(meta.body.toString("utf8") || "{}"));
+        parsed = JSON.parse(meta.body.toString("utf8") || "{}");
       } catch {
         throw badRequest("Invalid JSON payload received in the metadata part.");
       }
-      upload = { metadata, raw: media.body };
+      upload = { metadata: objectOf(call.route.body ? call.route.body(parsed) : parsed), raw: media.body };
     } else {
       throw badRequest(`Invalid upload type: ${uploadType}. This emulator accepts media and multipart.`);
     }
