@@ -69,9 +69,10 @@ function inUseMessage(dataDir: string, owner: DataDirOwner | undefined): string 
 }
 
 /** The socket address that stands for `dataDir` (which must exist). */
-async function lockAddress(dataDir: string): Promise<{ address: string; isFile: boolean }> {
+async function lockAddress(dataDir: string, socketFile = false): Promise<{ address: string; isFile: boolean }> {
   const real = await realpath(dataDir);
   const id = createHash("sha256").update(real).digest("hex").slice(0, 32);
+  if (socketFile) return { address: path.join(real, SOCKET_FILE), isFile: true };
   if (process.platform === "linux") return { address: `\0mailbridge-data-dir-${id}`, isFile: false };
   if (process.platform === "win32") return { address: `\\\\.\\pipe\\mailbridge-data-dir-${id}`, isFile: false };
   return { address: path.join(real, SOCKET_FILE), isFile: true };
@@ -113,12 +114,22 @@ function probe(address: string, timeoutMs: number): Promise<{ held: boolean; own
   });
 }
 
+export interface LockOptions {
+  /** What this process is, as the owner record names it. @defaultValue `"process"` */
+  role?: string;
+  /**
+   * Use the portable socket file in DATA_DIR even where the platform has a
+   * better mechanism (tests of the fallback on Linux). @defaultValue false
+   */
+  socketFile?: boolean;
+}
+
 /**
  * Take the lock on `dataDir` (an existing directory) or throw
  * {@link DataDirInUseError} naming the holder.
  */
-export async function lockDataDir(dataDir: string, opts: { role?: string } = {}): Promise<DataDirLock> {
-  const { address, isFile } = await lockAddress(dataDir);
+export async function lockDataDir(dataDir: string, opts: LockOptions = {}): Promise<DataDirLock> {
+  const { address, isFile } = await lockAddress(dataDir, opts.socketFile);
   const owner: DataDirOwner = {
     pid: process.pid,
     hostname: os.hostname(),

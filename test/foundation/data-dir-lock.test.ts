@@ -4,7 +4,7 @@
  * running service, and a SIGKILLed holder never blocks the next start.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65,6 +65,46 @@ describe("DATA_DIR lock", () => {
     const again = await lockDataDir(dir);
     await again.release();
   });
+
+  it(
+    "the portable socket-file fallback: held while its process lives, stale after a SIGKILL",
+    async () => {
+      const dir = await dataDir();
+      const holder = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          "--input-type=module",
+          "-e",
+          `const { lockDataDir } = await import(${JSON.stringify(path.join(REPO, "server/store/data-dir-lock.ts"))});
+           await lockDataDir(${JSON.stringify(dir)}, { role: "holder", socketFile: true });
+           console.log("locked");
+           setInterval(() => {}, 60_000);`,
+        ],
+        { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] },
+      );
+      const exited = new Promise((r) => holder.once("exit", r));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          holder.stdout.on("data", (d) => String(d).includes("locked") && resolve());
+          holder.once("exit", (code) => reject(new Error(`the holder exited with ${code}`)));
+        });
+        const refused = await lockDataDir(dir, { socketFile: true }).catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(DataDirInUseError);
+        expect((refused as DataDirInUseError).owner).toMatchObject({ pid: holder.pid, role: "holder" });
+      } finally {
+        holder.kill("SIGKILL");
+        await exited;
+      }
+      // The killed holder left its socket file behind; it must not block.
+      expect((await stat(path.join(dir, "mailbridge.sock"))).isSocket()).toBe(true);
+      const lock = await lockDataDir(dir, { socketFile: true });
+      expect(lock.owner.pid).toBe(process.pid);
+      await lock.release();
+    },
+    TIMEOUT,
+  );
 
   it(
     "a second start on the same DATA_DIR stops with a message naming the holder; the first keeps serving",
