@@ -2,6 +2,7 @@
  * Google's server-side OAuth flow through google-auth-library, with every
  * endpoint configurable (real Google by default, the emulator in sandbox).
  */
+import { createPublicKey, type JsonWebKey } from "node:crypto";
 import { OAuth2Client, type Credentials } from "google-auth-library";
 import type { GoogleEndpoints } from "./endpoints.ts";
 import { ConnectorError, OAuthExchangeError, TokenRevokedError, toConnectorError } from "./errors.ts";
@@ -25,6 +26,28 @@ export interface OAuthOptions {
   endpoints: GoogleEndpoints;
   client: ClientCredentials;
   redirectUri: string;
+  /**
+   * The `iss` an ID token must carry.
+   * @defaultValue Google's two forms, `https://accounts.google.com` and `accounts.google.com`
+   */
+  issuers?: readonly string[];
+  /**
+   * The issuer's signing keys as a JWKS.
+   * @defaultValue `https://www.googleapis.com/oauth2/v3/certs`
+   */
+  certsUrl?: string;
+}
+
+/** Sign-in scopes asked beside the connection's: the token response then carries an ID token with the address. */
+export const SIGN_IN_SCOPES: readonly string[] = ["openid", "email"];
+
+/** The ID token is not one we can trust: bad signature, issuer, audience or expiry, or no verified address. */
+export class IdTokenError extends ConnectorError {
+  readonly code = "id_token_invalid";
+  constructor(message: string) {
+    super(message);
+    this.name = "IdTokenError";
+  }
 }
 
 export class GoogleOAuth {
@@ -47,7 +70,7 @@ export class GoogleOAuth {
       prompt: "consent",
       include_granted_scopes: true,
       response_type: "code",
-      scope: [...scopes],
+      scope: [...new Set([...scopes, ...SIGN_IN_SCOPES])],
       state,
       code_challenge: codeChallenge,
       code_challenge_method: "S256" as any,
@@ -58,7 +81,7 @@ export class GoogleOAuth {
    * Exchange the code; a response without a refresh token is an error (we need offline access).
    * A response without `scope` granted `requestedScopes` (RFC 6749 §5.1).
    */
-  async exchangeCode(code: string, codeVerifier: string, requestedScopes: readonly string[]): Promise<TokenSet> {
+  async exchangeCode(code: string, codeVerifier: string, requestedScopes: readonly string[]): Promise<{ tokens: TokenSet; idToken?: string }> {
     let tokens: Credentials;
     try {
       ({ tokens } = await this.client.getToken({ code, codeVerifier, redirect_uri: this.opts.redirectUri }));
@@ -69,7 +92,35 @@ export class GoogleOAuth {
     if (!tokens.refresh_token) {
       throw new OAuthExchangeError("no_refresh_token", "Google did not return a refresh token, so the connection could not work offline.");
     }
-    return toTokenSet(tokens, requestedScopes);
+    return { tokens: toTokenSet(tokens, requestedScopes), idToken: tokens.id_token ?? undefined };
+  }
+
+  /**
+   * The account's address: from the ID token when the token response carried one (verified by
+   * google-auth-library against the keys at `certsUrl`: signature, `iss`, `aud`, `exp`), else from
+   * the userinfo endpoint.
+   */
+  async accountEmail(exchange: { tokens: TokenSet; idToken?: string }): Promise<string> {
+    if (!exchange.idToken) return this.userEmail(exchange.tokens.accessToken);
+    const certs = await signingCerts(this.client, this.opts.certsUrl ?? DEFAULT_CERTS_URL, exchange.idToken);
+    let payload: { email?: string; email_verified?: boolean | string } | undefined;
+    try {
+      const ticket = await this.client.verifySignedJwtWithCertsAsync(
+        exchange.idToken,
+        certs,
+        this.opts.client.clientId,
+        [...(this.opts.issuers ?? DEFAULT_ISSUERS)],
+      );
+      payload = ticket.getPayload();
+    } catch (err) {
+      // The library's messages quote the whole token: name the check only.
+      throw new IdTokenError(`The ID token did not verify (${idTokenProblem(err)}). The connection was not changed.`);
+    }
+    if (!payload?.email) throw new IdTokenError("The ID token carries no email address: was the email scope granted?");
+    if (payload.email_verified === false || payload.email_verified === "false") {
+      throw new IdTokenError("The Google account's address is not verified.");
+    }
+    return payload.email;
   }
 
   /** The account's address, from the userinfo endpoint. */
@@ -141,6 +192,56 @@ export class GoogleOAuth {
       throw new RevocationFailedError(res?.status, body);
     }
   }
+}
+
+const DEFAULT_ISSUERS = ["https://accounts.google.com", "accounts.google.com"];
+const DEFAULT_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs";
+/** How long fetched signing keys are used before they are fetched again (a new `kid` refetches at once). */
+const CERTS_TTL_MS = 5 * 60_000;
+const certsCache = new Map<string, { certs: Record<string, string>; fetchedAt: number }>();
+
+/**
+ * The issuer's keys by `kid` as PEM (what google-auth-library's verifier takes), from the JWKS at
+ * `url`; cached, and fetched again when the token names a key the cache does not hold.
+ */
+async function signingCerts(client: OAuth2Client, url: string, idToken: string): Promise<Record<string, string>> {
+  let kid: string | undefined;
+  try {
+    kid = JSON.parse(Buffer.from(idToken.split(".")[0] ?? "", "base64url").toString("utf8")).kid;
+  } catch {
+    throw new IdTokenError("The ID token is not a JWT.");
+  }
+  const cached = certsCache.get(url);
+  if (cached && Date.now() - cached.fetchedAt < CERTS_TTL_MS && kid && cached.certs[kid]) return cached.certs;
+  let keys: Array<JsonWebKey & { kid?: string; use?: string }>;
+  try {
+    const res = await client.transporter.request<{ keys?: unknown }>({ url, retry: true });
+    keys = Array.isArray(res.data?.keys) ? (res.data.keys as typeof keys) : [];
+  } catch {
+    throw new IdTokenError("The issuer's signing keys could not be fetched (GOOGLE_CERTS_URL).");
+  }
+  const certs: Record<string, string> = {};
+  for (const jwk of keys) {
+    if (!jwk.kid || (jwk.use && jwk.use !== "sig")) continue;
+    try {
+      certs[jwk.kid] = createPublicKey({ key: jwk, format: "jwk" }).export({ type: "spki", format: "pem" }).toString();
+    } catch {
+      // A key type this verifier cannot use; the others still count.
+    }
+  }
+  certsCache.set(url, { certs, fetchedAt: Date.now() });
+  return certs;
+}
+
+/** Which check an ID token failed, without the token the library's message quotes. */
+function idTokenProblem(err: unknown): string {
+  const m = err instanceof Error ? err.message : "";
+  if (/^No pem found/.test(m)) return "unknown signing key";
+  if (/signature/i.test(m)) return "bad signature";
+  if (/audience/i.test(m)) return "wrong audience";
+  if (/issuer/i.test(m)) return "wrong issuer";
+  if (/too early|too late|expir|Expiration/i.test(m)) return "expired or not yet valid";
+  return "malformed";
 }
 
 /** Default access-token lifetime when the token response has no `expires_in` (Google's is 3599 s). */

@@ -116,6 +116,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
     callbackUrl: config.callbackUrl,
     platformClient: config.platformClient,
     issuers: config.googleIssuers,
+    certsUrl: config.googleCertsUrl,
   });
   const tokens = new TokenManager({
     tokens: tokenStore,

@@ -29,6 +29,8 @@ export interface AuthorizationDeps {
    * @defaultValue {@link DEFAULT_GOOGLE_ISSUERS}
    */
   issuers?: readonly string[];
+  /** The JWKS that verifies ID tokens (`GOOGLE_CERTS_URL`); Google's by default. */
+  certsUrl?: string;
 }
 
 const STATE_ERRORS = {
@@ -93,8 +95,9 @@ export class AuthorizationService {
       }
       const oauth = this.oauth(creds);
       // The token response's `scope` is what was granted; without one, what was requested (RFC 6749 §5.1).
-      const tokens = await oauth.exchangeCode(query.code, attempt.codeVerifier, attempt.scopes);
-      const email = await oauth.userEmail(tokens.accessToken);
+      const exchange = await oauth.exchangeCode(query.code, attempt.codeVerifier, attempt.scopes);
+      const { tokens } = exchange;
+      const email = await oauth.accountEmail(exchange);
       const granted = tokens.grantedScopes;
       const missingScopes = attempt.scopes.filter((s) => !granted.includes(s));
       await this.deps.tokens.authorize(id, { tokens, email, grantedScopes: granted, missingScopes, clientId: creds.clientId });
@@ -163,7 +166,13 @@ export class AuthorizationService {
   }
 
   private oauth(client: ClientCredentials): GoogleOAuth {
-    return new GoogleOAuth({ endpoints: this.deps.endpoints, client, redirectUri: this.deps.callbackUrl });
+    return new GoogleOAuth({
+      endpoints: this.deps.endpoints,
+      client,
+      redirectUri: this.deps.callbackUrl,
+      issuers: this.deps.issuers,
+      certsUrl: this.deps.certsUrl,
+    });
   }
 }
 

@@ -98,7 +98,8 @@ describe("Save & authorize", () => {
       include_granted_scopes: "true",
       code_challenge_method: "S256",
     });
-    expect(q.scope!.split(" ").sort()).toEqual([READONLY, LABELS, EMAIL].sort());
+    // The connection's scopes, and `openid email` so the address comes in a verified ID token.
+    expect(q.scope!.split(" ").sort()).toEqual([READONLY, LABELS, EMAIL, "openid", "email"].sort());
     expect(q.state).toMatch(/^[A-Za-z0-9_-]{40,}$/);
     expect(q.code_challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(new Date(expiresAt).getTime() - Date.now()).toBeGreaterThan(9 * 60_000);
