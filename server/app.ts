@@ -33,7 +33,7 @@ import { RedisRefreshLock, processLocalLock } from "./oauth/refresh-lock.ts";
 import { AuthorizationService } from "./oauth/authorization-service.ts";
 import { GmailRunner } from "./gmail-runner.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
-import { createFlows } from "./flows/index.ts";
+import { createFlows, type FlowTuning } from "./flows/index.ts";
 import { flowRoutes } from "./routes/flows.ts";
 
 export interface AppDeps {
@@ -45,6 +45,8 @@ export interface AppDeps {
   gate?: PoolGate;
   /** Rate-limit backoff of the Gmail choke point (tests shorten it). */
   backoff?: { baseMs?: number; maxMs?: number };
+  /** Run-level retry and lease knobs of flows (tests shorten them). */
+  flows?: FlowTuning;
   /** Override the logger (tests pass a stream to capture every line). */
   logger?: boolean | { level: string; stream: NodeJS.WritableStream };
 }
@@ -129,7 +131,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   });
   const gmail = new GmailRunner({ connections, tokens, gate, endpoints: config.google, log: app.log, backoff: deps.backoff });
   app.decorate("gmail", gmail);
-  const flows = createFlows({ db: deps.db, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix });
+  const flows = createFlows({ db: deps.db, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: deps.flows });
   app.addHook("preClose", () => flows.close()); // before the pool gate closes under runs in flight
   await app.register(flowRoutes, { flows, gmail });
   app.addHook("onReady", () => flows.recover());

@@ -2,12 +2,14 @@
  * The BullMQ run queue (queue mode): one Queue and one Worker per process on
  * `${prefix}`. A job is a run id (the job id too, so a run is queued once).
  * A worker that dies stops renewing its job's lock and BullMQ's stalled-job
- * check hands the job to another worker; attempts with backoff retry a run
- * whose execution threw (a database outage, say). Deliveries make the retry safe.
+ * check hands the job to another worker; a run whose attempt threw (a
+ * transient failure) is retried with the {@link RunRetryPolicy}. The run's
+ * lease in the database (see `RunStore.claim`) keeps a second worker off a run
+ * that is still executing; deliveries make the retry safe.
  */
 import { Queue, Worker, type Job } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
-import { DEFAULT_RUN_CONCURRENCY, type RunProcessor, type RunQueue } from "./run-queue.ts";
+import { DEFAULT_RUN_CONCURRENCY, DEFAULT_RUN_RETRY, runRetryDelayMs, type RunProcessor, type RunQueue, type RunRetryPolicy } from "./run-queue.ts";
 
 export const RUN_QUEUE_NAME = "flow-runs";
 
@@ -16,10 +18,10 @@ export interface BullRunQueueOptions {
   /** Prefix of BullMQ's keys. */
   prefix: string;
   concurrency?: number;
-  /** Attempts per run before it is failed. @defaultValue 3 */
-  attempts?: number;
+  retry?: RunRetryPolicy;
   /** Lock of a running job; a job whose lock lapses (dead process) is stalled and retried. @defaultValue 30 s */
   lockDurationMs?: number;
+  /** How often workers look for stalled jobs. @defaultValue 30 s */
   stalledIntervalMs?: number;
   log?: FastifyBaseLogger;
   /** Called when a run's last attempt threw. */
@@ -32,11 +34,11 @@ export class BullRunQueue implements RunQueue {
   private readonly shutdown = new AbortController();
 
   constructor(process: RunProcessor, private readonly opts: BullRunQueueOptions) {
-    const attempts = opts.attempts ?? 3;
+    const retry = opts.retry ?? DEFAULT_RUN_RETRY;
     this.queue = new Queue(RUN_QUEUE_NAME, {
       connection: { url: opts.redisUrl },
       prefix: opts.prefix,
-      defaultJobOptions: { attempts, backoff: { type: "exponential", delay: 1000 }, removeOnComplete: 1000, removeOnFail: 1000 },
+      defaultJobOptions: { attempts: retry.attempts, backoff: { type: "run" }, removeOnComplete: 1000, removeOnFail: 1000 },
     });
     this.worker = new Worker(
       RUN_QUEUE_NAME,
@@ -46,7 +48,8 @@ export class BullRunQueue implements RunQueue {
           // Stopped by our shutdown, not finished: fail this attempt so another process takes the run up.
           if (this.shutdown.signal.aborted) throw new Error("the process shut down during the run; it will be retried");
         } catch (err) {
-          if (job.attemptsMade + 1 >= attempts) await opts.onFinalFailure?.(job.data.runId, err);
+          if (job.attemptsMade + 1 >= retry.attempts) await opts.onFinalFailure?.(job.data.runId, err);
+          else opts.log?.warn({ err, runId: job.data.runId, attempt: job.attemptsMade + 1 }, "run attempt failed: it will be retried");
           throw err;
         }
       },
@@ -57,13 +60,25 @@ export class BullRunQueue implements RunQueue {
         lockDuration: opts.lockDurationMs ?? 30_000,
         stalledInterval: opts.stalledIntervalMs ?? 30_000,
         maxStalledCount: 2,
+        settings: { backoffStrategy: (attemptsMade: number) => runRetryDelayMs(attemptsMade, retry) },
       },
     );
     this.worker.on("error", (err) => opts.log?.warn({ err }, "run queue worker error"));
     this.queue.on("error", (err) => opts.log?.warn({ err }, "run queue error"));
   }
 
+  /**
+   * Add the run's job unless one is waiting, delayed or active. A job left completed or failed
+   * while its run is still unfinished in the database (a runner that lost its lease, a run
+   * reconciled after Redis lost its data) is replaced.
+   */
   async enqueue(runId: string): Promise<void> {
+    const job = await this.queue.getJob(runId);
+    if (job) {
+      const state = await job.getState();
+      if (state !== "completed" && state !== "failed" && state !== "unknown") return;
+      await job.remove().catch(() => {}); // removed meanwhile: the add below still holds
+    }
     await this.queue.add("run", { runId }, { jobId: runId });
   }
 

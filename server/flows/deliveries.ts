@@ -37,6 +37,18 @@ export class DeliveryStore {
     return rows[0] ? { status: rows[0].status, destinationMessageId: rows[0].destination_message_id } : undefined;
   }
 
+  /** Of `sourceMessageIds`, those delivered (done) to every one of `destinationIndexes`. */
+  async doneSources(flowId: string, destinationIndexes: number[], sourceMessageIds: string[]): Promise<Set<string>> {
+    if (!destinationIndexes.length || !sourceMessageIds.length) return new Set();
+    const rows = await this.db.query<{ source_message_id: string }>(
+      `SELECT source_message_id FROM flow_deliveries
+        WHERE flow_id = $1 AND destination_index = ANY($2::int[]) AND source_message_id = ANY($3::text[]) AND status = 'done'
+        GROUP BY source_message_id HAVING count(*) = $4`,
+      [flowId, destinationIndexes, sourceMessageIds, destinationIndexes.length],
+    );
+    return new Set(rows.map((r) => r.source_message_id));
+  }
+
   async markPending(key: DeliveryKey, rfc822MessageId: string | undefined): Promise<void> {
     await this.db.query(
       `INSERT INTO flow_deliveries (flow_id, destination_index, source_message_id, status, rfc822_message_id)

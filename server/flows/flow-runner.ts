@@ -1,20 +1,23 @@
 /**
  * Executes one run: export from the source, deliver each record to every
- * destination, count and keep errors, and finish. A record that fails in a
- * destination is counted and the run goes on; a source error fails the run
- * with that error's code. Rate limits never surface here: the choke point
- * pauses and retries them.
+ * destination, count and keep errors, and finish. Every error is classified
+ * once (`failure-kind.ts`): a permanent error in a destination fails that
+ * record and the run goes on; a permanent source error fails the run with its
+ * code. A transient error fails nothing: the record is left, the attempt goes
+ * on with the others, and then throws so the run queue retries the run with
+ * backoff. The retry skips what the deliveries ledger says is done.
  */
 import type { FastifyBaseLogger } from "fastify";
-import { fetchRaw, fetchRecord, type ExportRecord, type GmailCaller } from "../../connector/gmail-export.ts";
+import { fetchRaw, fetchRecord, type ExportRecord, type ExportSpec, type GmailCaller } from "../../connector/gmail-export.ts";
 import { GoogleApiError } from "../../connector/errors.ts";
-import { COPYING_ACTIONS } from "../../connector/gmail-import.ts";
+import { failureKind, RunInterruptedError } from "./failure-kind.ts";
+import { COPYING_ACTIONS, IN_PLACE_ACTIONS } from "../../connector/gmail-import.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { CheckpointStore } from "./checkpoints.ts";
 import type { DeliveryStore } from "./deliveries.ts";
 import type { FlowStore } from "./flow-store.ts";
-import type { RunError, RunProgress, RunStore } from "./run-store.ts";
+import type { RunError, RunProgress, RunRow, RunStore } from "./run-store.ts";
 import { MAX_RUN_ERRORS } from "./run-store.ts";
 import { planExport } from "./export-plan.ts";
 import { deliverRecord, type DestinationContext } from "./record-delivery.ts";
@@ -32,6 +35,8 @@ export interface FlowRunnerDeps {
   recordConcurrency?: number;
   /** How often progress is saved and a cancel from another process noticed. @defaultValue 250 ms */
   progressIntervalMs?: number;
+  /** What a run exports (triggers make a trigger-started run incremental). @defaultValue the flow's source export */
+  exportSpec?: (flow: Flow, run: RunRow) => Promise<ExportSpec>;
 }
 
 /** A source failure: it fails the whole run. */
@@ -59,7 +64,9 @@ export class FlowRunner {
 
   /**
    * Execute a queued run, or take up again a run left running by a process that died.
-   * When `signal` aborts (shutdown), the run is left as it is for the queue to retry.
+   * Resolves when the run finished (or was canceled, or is gone); throws a transient error to
+   * have the run queue retry it. When `signal` aborts (shutdown), the run is left as it is for
+   * the queue to retry.
    */
   async execute(runId: string, signal?: AbortSignal): Promise<void> {
     const run = await this.deps.runs.find(runId);
@@ -68,14 +75,16 @@ export class FlowRunner {
     let flow: Flow;
     try {
       flow = await this.deps.flows.get(run.accountId, run.flowId);
-    } catch {
-      return; // deleted with its runs meanwhile
+      if (this.deps.exportSpec) flow = { ...flow, source: { ...flow.source, export: await this.deps.exportSpec(flow, run) } };
+    } catch (err) {
+      if (failureKind(err) === "permanent") return; // deleted with its runs meanwhile
+      throw err;
     }
     const stop = new AbortController();
     this.local.set(runId, stop);
     const onShutdown = () => stop.abort();
     signal?.addEventListener("abort", onShutdown);
-    const state = { progress: { exported: 0, imported: 0, failed: 0 } as RunProgress, errors: [] as RunError[] };
+    const state: RunState = { progress: { exported: 0, imported: 0, failed: 0 }, errors: [] };
     const flush = async () => {
       const status = await this.deps.runs.saveProgress(runId, state.progress, state.errors);
       if (status !== "running") stop.abort();
@@ -83,23 +92,32 @@ export class FlowRunner {
     const timer = setInterval(() => void flush().catch((err) => log.warn({ err }, "saving progress failed")), this.deps.progressIntervalMs ?? 250);
     log.info({ attempt: run.attempts + 1 }, "run started");
     try {
-      const nextHistoryId = await this.exportAndDeliver(run.accountId, flow, state, stop.signal, log);
+      const outcome = await this.exportAndDeliver(run.accountId, flow, state, stop.signal, log);
       clearInterval(timer);
       if (stop.signal.aborted) {
         await flush();
         log.info({ progress: state.progress, shutdown: signal?.aborted ?? false }, "run stopped");
         return;
       }
-      if (nextHistoryId) await this.deps.checkpoints.save(flow.id, nextHistoryId);
+      if (outcome.deferred > 0) {
+        await flush();
+        throw new RunInterruptedError(`${outcome.deferred} records met a transient failure: the run will be retried.`, { cause: outcome.transient });
+      }
+      if (outcome.nextHistoryId) await this.deps.checkpoints.save(flow.id, outcome.nextHistoryId);
       await this.deps.runs.finish(runId, "succeeded", state.progress, state.errors);
       log.info({ progress: state.progress }, "run succeeded");
     } catch (err) {
       clearInterval(timer);
       if (signal?.aborted) return;
       const cause = err instanceof SourceFailure ? err.cause : err;
+      if (failureKind(cause) === "transient") {
+        await flush().catch(() => {});
+        log.warn({ err: cause, progress: state.progress }, "run interrupted by a transient failure: it will be retried");
+        throw cause;
+      }
       const failure = describeError(cause);
       if (failure.code === "internal_error") log.error({ err: cause }, "run failed");
-      else log.warn({ code: failure.code }, "run failed: source error");
+      else log.warn({ code: failure.code }, "run failed: permanent error");
       await this.deps.runs.finish(runId, "failed", state.progress, [failure, ...state.errors]);
     } finally {
       clearInterval(timer);
@@ -108,13 +126,7 @@ export class FlowRunner {
     }
   }
 
-  private async exportAndDeliver(
-    accountId: string,
-    flow: Flow,
-    state: { progress: RunProgress; errors: RunError[] },
-    stop: AbortSignal,
-    log: FastifyBaseLogger,
-  ): Promise<string | undefined> {
+  private async exportAndDeliver(accountId: string, flow: Flow, state: RunState, stop: AbortSignal, log: FastifyBaseLogger): Promise<AttemptOutcome> {
     const { gmail, connections, deliveries, checkpoints } = this.deps;
     const sourceId = flow.source.connectionId;
     const srcRaw: GmailCaller = (method, fn) => gmail.run(accountId, sourceId, method, fn);
@@ -139,8 +151,24 @@ export class FlowRunner {
     const addError = (e: RunError) => {
       if (state.errors.length < MAX_RUN_ERRORS) state.errors.push(e);
     };
+    const outcome: AttemptOutcome = { nextHistoryId: plan.nextHistoryId, deferred: 0 };
+    // Transient failures in a row with no success between: Google (or our store) is down, end the attempt early.
+    let streak = 0;
+    const width = this.deps.recordConcurrency ?? 8;
+    const defer = (err: unknown) => {
+      outcome.transient ??= err;
+      outcome.deferred += 1;
+      streak += 1;
+    };
+    // A record every destination of which holds in the ledger is not fetched again (a retried attempt).
+    const ledgered = !plan.filterLabels && dests.every((d) => !IN_PLACE_ACTIONS.includes(d.spec.import.action));
 
-    const one = async (id: string) => {
+    const one = async (id: string, done: boolean) => {
+      if (done) {
+        state.progress.exported += 1;
+        state.progress.imported += 1;
+        return;
+      }
       let record: ExportRecord;
       try {
         record = await fetchRecord(src, id, spec);
@@ -153,37 +181,51 @@ export class FlowRunner {
           addError({ record: id, ...describeError(cause) });
           return;
         }
-        throw err;
+        if (failureKind(cause) === "permanent") throw err;
+        return defer(cause);
       }
       if (plan.filterLabels && !(spec.labelIds ?? []).every((l) => record.labelIds.includes(l))) return;
       state.progress.exported += 1;
       let raw: Promise<Buffer> | undefined;
       const rawOnce = () => (raw ??= record.raw ? Promise.resolve(record.raw) : fetchRaw(src, id));
-      if (needsRaw && !record.raw) await rawOnce();
       let failed = false;
+      let deferred: unknown;
       for (const dest of dests) {
         if (stop.aborted) return;
         try {
           await deliverRecord(deliveries, flow.id, dest, record, rawOnce);
         } catch (err) {
-          if (err instanceof SourceFailure) throw err;
-          failed = true;
-          addError({ record: id, destination: dest.index, ...describeError(err) });
+          const cause = err instanceof SourceFailure ? err.cause : err;
+          if (failureKind(cause) === "transient") deferred ??= cause;
+          else if (err instanceof SourceFailure) throw err;
+          else {
+            failed = true;
+            addError({ record: id, destination: dest.index, ...describeError(cause) });
+          }
         }
       }
+      // A record left for the retry is counted by the attempt that finishes it.
+      if (deferred !== undefined) {
+        state.progress.exported -= 1;
+        return defer(deferred);
+      }
+      streak = 0;
       if (failed) state.progress.failed += 1;
       else state.progress.imported += 1;
     };
 
-    const width = this.deps.recordConcurrency ?? 8;
     for await (const page of plan.pages) {
+      const done = ledgered ? await deliveries.doneSources(flow.id, dests.map((d) => d.index), page) : new Set<string>();
       let next = 0;
       let halt = false;
       const worker = async () => {
         try {
-          while (next < page.length && !stop.aborted && !halt) await one(page[next++]!);
+          while (next < page.length && !stop.aborted && !halt && streak < 2 * width) {
+            const id = page[next++]!;
+            await one(id, done.has(id));
+          }
         } catch (err) {
-          halt = true; // a source failure: the other workers stop too
+          halt = true; // a permanent source failure: the other workers stop too
           throw err;
         }
       };
@@ -192,7 +234,26 @@ export class FlowRunner {
       const rejected = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
       if (rejected) throw rejected.reason;
       if (stop.aborted) break;
+      if (streak >= 2 * width) {
+        outcome.deferred += page.length - next; // not tried
+        break;
+      }
     }
-    return plan.nextHistoryId;
+    return outcome;
   }
+}
+
+interface RunState {
+  progress: RunProgress;
+  errors: RunError[];
+}
+
+/** What one attempt did besides counting. */
+interface AttemptOutcome {
+  /** The checkpoint to save when the run succeeds. */
+  nextHistoryId?: string;
+  /** Records left for a retry by a transient failure. */
+  deferred: number;
+  /** The first transient failure. */
+  transient?: unknown;
 }

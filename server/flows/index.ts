@@ -12,8 +12,19 @@ import { DeliveryStore } from "./deliveries.ts";
 import { FlowRunner, describeError } from "./flow-runner.ts";
 import { FlowStore } from "./flow-store.ts";
 import { MemoryRunQueue } from "./memory-run-queue.ts";
-import type { RunQueue } from "./run-queue.ts";
-import { RunStore } from "./run-store.ts";
+import { RunInterruptedError } from "./failure-kind.ts";
+import { DEFAULT_RUN_RETRY, type RunQueue, type RunRetryPolicy } from "./run-queue.ts";
+import { RunStore, type RunRow } from "./run-store.ts";
+import type { Flow } from "./flow.ts";
+import type { ExportSpec } from "../../connector/gmail-export.ts";
+
+/** Knobs of the run level; every one has a default fit for production (tests shorten them). */
+export interface FlowTuning {
+  /** Retry of a run whose attempt failed transiently. @defaultValue {@link DEFAULT_RUN_RETRY} */
+  retry?: Partial<RunRetryPolicy>;
+  /** Records in progress at once per run. @defaultValue 8 */
+  recordConcurrency?: number;
+}
 
 export interface FlowsOptions {
   db: Db;
@@ -23,6 +34,16 @@ export interface FlowsOptions {
   /** Queue mode: runs go through BullMQ on this Redis. */
   redisUrl?: string;
   redisPrefix: string;
+  tuning?: FlowTuning;
+  /** Where triggers plug in (server/triggers): what a run exports, and a run's execution ending. */
+  hooks?: FlowHooks;
+}
+
+export interface FlowHooks {
+  /** The export a run makes (a trigger-started run is incremental). @defaultValue the flow's source export */
+  exportSpec?: (flow: Flow, run: RunRow) => Promise<ExportSpec>;
+  /** Called after each execution of a run here (finished, failed, or left for a retry). */
+  runEnded?: (runId: string) => Promise<void>;
 }
 
 export interface Flows {
@@ -36,6 +57,8 @@ export interface Flows {
 }
 
 export function createFlows(opts: FlowsOptions): Flows {
+  const tuning = opts.tuning ?? {};
+  const retry: RunRetryPolicy = { ...DEFAULT_RUN_RETRY, ...tuning.retry };
   const flows = new FlowStore(opts.db);
   const runs = new RunStore(opts.db);
   const runner = new FlowRunner({
@@ -46,15 +69,25 @@ export function createFlows(opts: FlowsOptions): Flows {
     connections: opts.connections,
     gmail: opts.gmail,
     log: opts.log,
+    recordConcurrency: tuning.recordConcurrency,
+    exportSpec: opts.hooks?.exportSpec,
   });
-  const process = (runId: string, signal: AbortSignal) => runner.execute(runId, signal);
+  const ended = (runId: string) => opts.hooks?.runEnded?.(runId).catch((err) => opts.log.warn({ err, runId }, "run end hook failed"));
+  const process = (runId: string, signal: AbortSignal) => runner.execute(runId, signal).finally(() => ended(runId));
+  // The attempts are spent: the run fails with the error behind its last interruption.
   const failRun = async (runId: string, err: unknown) => {
-    opts.log.error({ err, runId }, "run failed");
-    await runs.finish(runId, "failed", { exported: 0, imported: 0, failed: 0 }, [describeError(err)]);
+    const cause = err instanceof RunInterruptedError && err.cause !== undefined ? err.cause : err;
+    opts.log.error({ err: cause, runId }, "run failed: its attempts are spent");
+    await runs.fail(runId, describeError(cause));
+    await ended(runId);
   };
   const queue: RunQueue = opts.redisUrl
-    ? new BullRunQueue(process, { redisUrl: opts.redisUrl, prefix: opts.redisPrefix, log: opts.log, onFinalFailure: failRun })
-    : new MemoryRunQueue(process, undefined, (err, runId) => void failRun(runId, err).catch(() => {}));
+    ? new BullRunQueue(process, { redisUrl: opts.redisUrl, prefix: opts.redisPrefix, log: opts.log, retry, onFinalFailure: failRun })
+    : new MemoryRunQueue(process, {
+        retry,
+        onFinalFailure: failRun,
+        onRetry: (runId, err, delayMs) => opts.log.warn({ err, runId, delayMs }, "run attempt failed: it will be retried"),
+      });
   return {
     flows,
     runs,

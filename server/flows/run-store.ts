@@ -24,6 +24,8 @@ export interface RunError {
 export interface Run {
   id: string;
   flowId: string;
+  /** What started the run (SPEC §2 "Triggers"). */
+  trigger: "manual" | "schedule" | "push" | "poll";
   status: RunStatus;
   progress: RunProgress;
   errors: RunError[];
@@ -46,6 +48,7 @@ function toRun(row: Record<string, any>): RunRow {
   return {
     id: row.id,
     flowId: row.flow_id,
+    trigger: row.trigger ?? "manual",
     status: row.status,
     progress: row.progress,
     errors: row.errors,
@@ -126,6 +129,16 @@ export class RunStore {
       `UPDATE flow_runs SET status = $2, progress = $3::jsonb, errors = $4::jsonb, finished_at = now()
         WHERE id = $1 AND status IN ('queued', 'running')`,
       [id, status, JSON.stringify(progress), JSON.stringify(errors.slice(0, MAX_RUN_ERRORS))],
+    );
+  }
+
+  /** Fail an unfinished run with `error` first, keeping the progress and errors its last attempt saved. */
+  async fail(id: string, error: RunError): Promise<void> {
+    await this.db.query(
+      `UPDATE flow_runs SET status = 'failed', finished_at = now(),
+              errors = (SELECT jsonb_agg(e ORDER BY n) FROM jsonb_array_elements(jsonb_build_array($2::jsonb) || errors) WITH ORDINALITY AS t(e, n) WHERE n <= ${MAX_RUN_ERRORS})
+        WHERE id = $1 AND status IN ('queued', 'running')`,
+      [id, JSON.stringify(error)],
     );
   }
 
