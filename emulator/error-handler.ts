@@ -4,7 +4,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { apiError, BadInput, GoogleError, notFound, uploadTooLarge } from "./errors.ts";
-import { familyOf, renderBadInput } from "./families.ts";
+import { adminError, familyOf, renderBadInput } from "./families.ts";
 
 function send(reply: FastifyReply, google: GoogleError): FastifyReply {
   reply.code(google.statusCode).headers(google.headers);
@@ -42,7 +42,9 @@ export function installErrorHandling(app: FastifyInstance): void {
     request.log.error({ err }, "emulator error");
     return send(reply, apiError(500, "Internal error encountered.", "backendError"));
   });
-  app.setNotFoundHandler((_request, reply) => send(reply, notFound()));
+  app.setNotFoundHandler((request, reply) =>
+    send(reply, familyOf(localPath(request, prefix)) === "admin" ? adminError("No such admin route.", 404) : notFound()),
+  );
 }
 
 /**
