@@ -10,7 +10,7 @@ import type { Config } from "./config.ts";
 import type { Db } from "./store/db.ts";
 import type { SecretBox } from "./secrets.ts";
 import { AccountStore } from "./accounts/account-store.ts";
-import { auth } from "./auth.ts";
+import { auth, declareScope } from "./auth.ts";
 import { installErrorHandling } from "./http-errors.ts";
 import { ApiError } from "./errors.ts";
 import { installValidation } from "./validation.ts";
@@ -84,6 +84,10 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   installValidation(app, [errorSchema]);
   installErrorHandling(app);
   app.addSchema(errorSchema);
+  // Deny by default, first of all: a route needs an account unless it is declared public.
+  const accounts = new AccountStore(deps.db);
+  await app.register(cookie);
+  await app.register(auth, { accounts, publicRoutes: ["/metrics"] });
 
   await app.register(swagger, {
     openapi: {
@@ -92,12 +96,11 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: "/docs" });
-  await app.register(cookie);
+  await app.register(async (docs) => {
+    declareScope(docs, () => ({ public: true }));
+    await docs.register(swaggerUi, { routePrefix: "/docs" });
+  });
   installMetrics(app);
-
-  const accounts = new AccountStore(deps.db);
-  await app.register(auth, { accounts });
   await app.register(healthRoutes, { db: deps.db, redis: deps.redis });
   await app.register(sessionRoutes, { accounts, secureCookies: config.publicUrl.startsWith("https:") });
   await app.register((await import("./routes/web.ts")).webRoutes); // the resources panel at `/` (SPA fallback, 503 if unbuilt)

@@ -8,7 +8,7 @@
  * seeded anew and connections authorized before it must be reauthorized.
  */
 import { randomBytes } from "node:crypto";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, InjectOptions } from "fastify";
 import { emulatorPlugin, seedSandbox } from "../emulator/index.ts";
 import type { Config } from "./config.ts";
 import { SANDBOX_PREFIX } from "./config.ts";
@@ -16,14 +16,27 @@ import type { Db } from "./store/db.ts";
 import type { SecretBox } from "./secrets.ts";
 import { AccountStore } from "./accounts/account-store.ts";
 import { IClientStore } from "../iclients/iclient-store.ts";
+import { declareScope } from "./auth.ts";
+import { hashToken, newToken } from "./secrets.ts";
 
 export const SANDBOX_CLIENT_ID = "mailbridge-sandbox.apps.googleusercontent.com";
 export const SANDBOX_ICLIENT_NAME = "Sandbox client";
 export const SANDBOX_USER = "demo@mailbridge.test";
 
-/** Mount the emulator inside the service (call while building the app). */
+/**
+ * Mount the emulator inside the service (call while building the app). Its Google routes are
+ * public (they check Google's own credentials); its `/_admin` routes, which register clients and
+ * change quota, latency and faults, need an admin account's API token.
+ */
 export async function mountSandbox(app: FastifyInstance): Promise<void> {
-  await app.register(emulatorPlugin, { prefix: SANDBOX_PREFIX });
+  await app.register(async (scope) => {
+    declareScope(scope, (route) => (isAdminRoute(route.url) ? { adminToken: true } : { public: true }));
+    await scope.register(emulatorPlugin, { prefix: SANDBOX_PREFIX });
+  });
+}
+
+function isAdminRoute(url: string): boolean {
+  return url === `${SANDBOX_PREFIX}/_admin` || url.startsWith(`${SANDBOX_PREFIX}/_admin/`);
 }
 
 /** Register the demo client, make sure the Sandbox iClient exists, seed the demo mailbox. */
@@ -47,5 +60,16 @@ export async function prepareSandbox(app: FastifyInstance, config: Readonly<Conf
     const row = await deps.db.query<{ id: string }>("SELECT id FROM iclients WHERE account_id = $1 AND name = $2", [account.id, SANDBOX_ICLIENT_NAME]);
     credentials = await iclients.credentials(account.id, row[0]!.id);
   }
-  await seedSandbox(app, SANDBOX_PREFIX, { ...credentials, redirectUris: [config.callbackUrl], email: SANDBOX_USER });
+  // The emulator's admin routes need an admin token: seed with a token of the default account
+  // that lives only for the seeding (only its hash is ever stored).
+  const seedToken = newToken("mb_seed");
+  await deps.db.query("INSERT INTO api_tokens (token_hash, account_id) VALUES ($1, $2)", [hashToken(seedToken), account.id]);
+  const withToken = {
+    inject: (opts: InjectOptions) => app.inject({ ...opts, headers: { ...opts.headers, authorization: `Bearer ${seedToken}` } }),
+  } as unknown as FastifyInstance;
+  try {
+    await seedSandbox(withToken, SANDBOX_PREFIX, { ...credentials, redirectUris: [config.callbackUrl], email: SANDBOX_USER });
+  } finally {
+    await deps.db.query("DELETE FROM api_tokens WHERE token_hash = $1", [hashToken(seedToken)]);
+  }
 }

@@ -92,7 +92,8 @@ export async function oauthRoutes(app: FastifyInstance, deps: OAuthRouteDeps): P
 
   app.get<{ Querystring: Record<string, string | undefined> }>(
     "/oauth2/callback",
-    { schema: { tags: ["oauth"], summary: "The fixed OAuth redirect URI (the state identifies the attempt)", querystring: callbackQuery } },
+    // Google's redirect carries no API token: the single-use state names the account and connection.
+    { config: { public: true }, schema: { tags: ["oauth"], summary: "The fixed OAuth redirect URI (the state identifies the attempt)", querystring: callbackQuery } },
     async (request, reply) => {
       const result = await deps.authorization.complete(request.query);
       request.log.info({ connectionId: result.connectionId, ok: result.ok, code: result.error?.code }, "oauth callback");

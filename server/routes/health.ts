@@ -8,8 +8,8 @@ export interface HealthDeps {
 
 /** `/healthz`: the process serves. `/readyz`: the database (and Redis when configured) answer. */
 export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Promise<void> {
-  app.get("/healthz", { schema: { hide: true } }, async () => ({ status: "ok" }));
-  app.get("/readyz", { schema: { hide: true } }, async (request, reply) => {
+  app.get("/healthz", { config: { public: true }, schema: { hide: true } }, async () => ({ status: "ok" }));
+  app.get("/readyz", { config: { public: true }, schema: { hide: true } }, async (request, reply) => {
     const checks: Record<string, "ok" | "failed"> = {};
     checks.database = await deps.db.query("SELECT 1").then(() => "ok" as const, () => "failed" as const);
     if (deps.redis) checks.redis = await deps.redis.ping().then(() => "ok" as const, () => "failed" as const);

@@ -72,8 +72,9 @@ export async function webRoutes(app: FastifyInstance, opts: WebRoutesOptions = {
     return reply.header("cache-control", "no-cache").sendFile("index.html", { cacheControl: false });
   };
 
-  app.get("/", { schema: { hide: true } }, handler);
-  app.get("/*", { schema: { hide: true } }, handler);
+  // The panel signs in through the API itself: its pages and assets are public.
+  app.get("/", { config: { public: true }, schema: { hide: true } }, handler);
+  app.get("/*", { config: { public: true }, schema: { hide: true } }, handler);
 }
 
 function decodeURIComponentSafe(s: string): string | null {
