@@ -24,10 +24,16 @@ export const errorResponses = {
   409: { $ref: "Error#" },
 } as const;
 
+/**
+ * Resource ids as the stores make them (`con_` and 20 hex digits, server/secrets.ts `newId`):
+ * anything else is refused by the route's schema before it can reach SQL.
+ */
+export const ID_PATTERN = "^[A-Za-z0-9_-]+$";
+
 export const idParams = {
   type: "object",
   required: ["id"],
-  properties: { id: { type: "string", minLength: 1, maxLength: 64 } },
+  properties: { id: { type: "string", minLength: 1, maxLength: 64, pattern: ID_PATTERN } },
 } as const;
 
 export const pageQuery = {
