@@ -58,6 +58,8 @@ export const OWNER_FILE = "owner.json";
 const SOCKET_FILE = "mailbridge.sock";
 /** How long a probe waits for the holder's answer. */
 const DEFAULT_PROBE_TIMEOUT_MS = 2000;
+/** Longest socket file path used (sun_path is 104 bytes on macOS, 108 on Linux, with the NUL). */
+const MAX_SOCKET_PATH = 100;
 
 function inUseMessage(dataDir: string, owner: DataDirOwner | undefined): string {
   if (!owner) return `DATA_DIR ${dataDir} is in use by another Mailbridge process; stop it first or use its API.`;
@@ -68,14 +70,31 @@ function inUseMessage(dataDir: string, owner: DataDirOwner | undefined): string 
   );
 }
 
-/** The socket address that stands for `dataDir` (which must exist). */
-async function lockAddress(dataDir: string, socketFile = false): Promise<{ address: string; isFile: boolean }> {
+interface LockAddress {
+  address: string;
+  /** A socket file outlives a killed holder: a refused connect proves it stale. */
+  isFile: boolean;
+}
+
+/**
+ * The sockets that stand for `dataDir` (which must exist): the platform's
+ * own mechanism first, then, on Linux, the socket file in DATA_DIR as well:
+ * an abstract name is per network namespace, so two containers sharing one
+ * volume only meet at the file.
+ */
+async function lockAddresses(dataDir: string, socketFile = false): Promise<LockAddress[]> {
   const real = await realpath(dataDir);
   const id = createHash("sha256").update(real).digest("hex").slice(0, 32);
-  if (socketFile) return { address: path.join(real, SOCKET_FILE), isFile: true };
-  if (process.platform === "linux") return { address: `\0mailbridge-data-dir-${id}`, isFile: false };
-  if (process.platform === "win32") return { address: `\\\\.\\pipe\\mailbridge-data-dir-${id}`, isFile: false };
-  return { address: path.join(real, SOCKET_FILE), isFile: true };
+  const inDir = path.join(real, SOCKET_FILE);
+  // sun_path holds 104-108 bytes and Node 20 truncates a longer path silently.
+  const fits = Buffer.byteLength(inDir) <= MAX_SOCKET_PATH;
+  if (socketFile) return [{ address: inDir, isFile: true }];
+  if (process.platform === "linux") {
+    const abstract = { address: `\0mailbridge-data-dir-${id}`, isFile: false };
+    return fits ? [abstract, { address: inDir, isFile: true }] : [abstract];
+  }
+  if (process.platform === "win32") return [{ address: `\\\\.\\pipe\\mailbridge-data-dir-${id}`, isFile: false }];
+  return [{ address: fits ? inDir : path.join(os.tmpdir(), `mailbridge-data-dir-${id}.sock`), isFile: true }];
 }
 
 function listen(server: net.Server, address: string): Promise<NodeJS.ErrnoException | undefined> {
@@ -129,38 +148,31 @@ export interface LockOptions {
  * {@link DataDirInUseError} naming the holder.
  */
 export async function lockDataDir(dataDir: string, opts: LockOptions = {}): Promise<DataDirLock> {
-  const { address, isFile } = await lockAddress(dataDir, opts.socketFile);
   const owner: DataDirOwner = {
     pid: process.pid,
     hostname: os.hostname(),
     startedAt: new Date().toISOString(),
     role: opts.role ?? "process",
   };
-  const server = net.createServer((socket) => {
-    socket.on("error", () => {});
-    socket.end(JSON.stringify(owner) + "\n");
-  });
-  let err = await listen(server, address);
-  if (err?.code === "EADDRINUSE" && isFile) {
-    // A socket file outlives a killed holder; only a live holder accepts.
-    const seen = await probe(address, DEFAULT_PROBE_TIMEOUT_MS);
-    if (seen.held) throw new DataDirInUseError(dataDir, seen.owner ?? (await ownerFromFile(dataDir)));
-    await rm(address, { force: true });
-    err = await listen(server, address);
+  const [primary, secondary] = await lockAddresses(dataDir, opts.socketFile);
+  const servers = [await take(dataDir, primary!, owner)];
+  if (secondary) {
+    try {
+      servers.push(await take(dataDir, secondary, owner));
+    } catch (err) {
+      // A filesystem without socket files leaves the primary lock alone on guard.
+      if (err instanceof DataDirInUseError) {
+        await closeAll(servers);
+        throw err;
+      }
+    }
   }
-  if (err?.code === "EADDRINUSE") {
-    const seen = await probe(address, DEFAULT_PROBE_TIMEOUT_MS);
-    throw new DataDirInUseError(dataDir, seen.owner ?? (await ownerFromFile(dataDir)), { cause: err });
-  }
-  if (err) throw err;
-  // The lock must never keep a process alive on its own.
-  server.unref();
   const ownerFile = path.join(dataDir, OWNER_FILE);
   const writeOwner = () => writeFile(ownerFile, JSON.stringify(owner, null, 2) + "\n", { mode: 0o600 });
   try {
     await writeOwner();
   } catch (e) {
-    server.close();
+    await closeAll(servers);
     throw e;
   }
   let released: Promise<void> | undefined;
@@ -175,11 +187,38 @@ export async function lockDataDir(dataDir: string, opts: LockOptions = {}): Prom
       released ??= (async () => {
         await rm(ownerFile, { force: true });
         // Closing a socket-file server unlinks the file too.
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await closeAll(servers.reverse());
       })();
       return released;
     },
   };
+}
+
+/** Listen on `at`, answering every connection with `owner`; or throw DataDirInUseError. */
+async function take(dataDir: string, at: LockAddress, owner: DataDirOwner): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    socket.on("error", () => {});
+    socket.end(JSON.stringify(owner) + "\n");
+  });
+  let err = await listen(server, at.address);
+  if (err?.code === "EADDRINUSE" && at.isFile) {
+    const seen = await probe(at.address, DEFAULT_PROBE_TIMEOUT_MS);
+    if (seen.held) throw new DataDirInUseError(dataDir, seen.owner ?? (await ownerFromFile(dataDir)), { cause: err });
+    await rm(at.address, { force: true });
+    err = await listen(server, at.address);
+  }
+  if (err?.code === "EADDRINUSE") {
+    const seen = await probe(at.address, DEFAULT_PROBE_TIMEOUT_MS);
+    throw new DataDirInUseError(dataDir, seen.owner ?? (await ownerFromFile(dataDir)), { cause: err });
+  }
+  if (err) throw err;
+  // The lock must never keep a process alive on its own.
+  server.unref();
+  return server;
+}
+
+function closeAll(servers: net.Server[]): Promise<void> {
+  return Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
 }
 
 async function ownerFromFile(dataDir: string): Promise<DataDirOwner | undefined> {
