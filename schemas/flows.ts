@@ -53,16 +53,45 @@ const destination = {
   type: "object",
   additionalProperties: false,
   required: ["connectionId", "import"],
-  properties: { connectionId: resourceId, import: importSchema, mapping: mappingSchema },
+  properties: {
+    id: {
+      ...resourceId,
+      description:
+        "Set by the service. Give it back to keep a destination when changing or reordering the list (its deliveries are recorded under it, so nothing is delivered again); a destination without it keeps the id of the flow's destination to the same connection with the same action, or gets a new one.",
+    },
+    connectionId: resourceId,
+    import: importSchema,
+    mapping: mappingSchema,
+  },
 } as const;
 
 const destinations = { type: "array", minItems: 1, maxItems: MAX_DESTINATIONS, items: destination } as const;
+
+const duration = { type: "string", pattern: "^[1-9][0-9]{0,5}[smhd]$" } as const;
+export const triggerSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["type"],
+  description:
+    "What starts the flow's runs. manual (default): only Run. schedule: every (at least 1m) or cron (five fields) with timezone (IANA, default UTC). gmail: when new mail the labels and query match arrives in the source mailbox (polled every pollEvery, default 1m; only mail arriving after enabling unless backfill). A trigger-started run is incremental from the flow's checkpoint.",
+  properties: {
+    type: { type: "string", enum: ["manual", "schedule", "gmail"] },
+    every: { ...duration, description: "schedule: an interval such as 15m, 2h or 1d (s, m, h, d)." },
+    cron: { type: "string", minLength: 9, maxLength: 200, description: "schedule: a five-field cron expression, such as 0 8 * * 1-5." },
+    timezone: { type: "string", minLength: 1, maxLength: 64, description: "schedule with cron: an IANA time zone such as Europe/Berlin." },
+    labelIds: { ...labelIds, description: "gmail: only new messages carrying every one of these labels." },
+    query: { type: "string", maxLength: 2000, description: "gmail: only new messages this Gmail search query matches." },
+    pollEvery: { ...duration, description: "gmail: how often the mailbox's history is polled (at least 1m)." },
+    backfill: { ...duration, description: "gmail: once, when enabled, also deliver mail received this far back (such as 7d)." },
+  },
+} as const;
+const enabled = { type: "boolean", description: "A disabled flow's trigger does not fire (Run still works). Default true." } as const;
 
 export const createFlowBody = {
   type: "object",
   additionalProperties: false,
   required: ["name", "source", "destinations"],
-  properties: { name: resourceName, source, destinations },
+  properties: { name: resourceName, source, destinations, trigger: triggerSchema, enabled },
 } as const;
 
 export const updateFlowBody = {
@@ -70,7 +99,7 @@ export const updateFlowBody = {
   additionalProperties: false,
   minProperties: 1,
   description: "Replaces the given parts whole.",
-  properties: { name: resourceName, source, destinations },
+  properties: { name: resourceName, source, destinations, trigger: triggerSchema, enabled },
 } as const;
 
 export const flowSchema = {
@@ -81,6 +110,19 @@ export const flowSchema = {
     name: { type: "string" },
     source: { type: "object", additionalProperties: true },
     destinations: { type: "array", items: { type: "object", additionalProperties: true } },
+    trigger: triggerSchema,
+    enabled: { type: "boolean" },
+    nextRunAt: { type: ["string", "null"], format: "date-time", description: "The next schedule tick or poll; null when manual or disabled." },
+    watch: {
+      type: "object",
+      additionalProperties: false,
+      description: "gmail triggers: how new mail is noticed. lastNotificationAt: when new mail was last seen.",
+      properties: {
+        mode: { type: "string", enum: ["poll", "push"] },
+        expiresAt: { type: ["string", "null"], format: "date-time" },
+        lastNotificationAt: { type: ["string", "null"], format: "date-time" },
+      },
+    },
     createdAt: { type: "string", format: "date-time" },
     updatedAt: { type: "string", format: "date-time" },
   },
@@ -90,10 +132,11 @@ export const flowPageSchema = pageOf(flowSchema, "flows");
 export const runSchema = {
   type: "object",
   additionalProperties: false,
-  required: ["id", "flowId", "status", "progress", "errors", "startedAt", "finishedAt"],
+  required: ["id", "flowId", "trigger", "status", "progress", "errors", "startedAt", "finishedAt"],
   properties: {
     id: { type: "string" },
     flowId: { type: "string" },
+    trigger: { type: "string", enum: ["manual", "schedule", "push", "poll"], description: "What started the run." },
     status: { type: "string", enum: ["queued", "running", "succeeded", "failed", "canceled"] },
     progress: {
       type: "object",

@@ -10,7 +10,7 @@ import type { Config } from "./config.ts";
 import type { Db } from "./store/db.ts";
 import type { SecretBox } from "./secrets.ts";
 import { AccountStore } from "./accounts/account-store.ts";
-import { auth, declareScope } from "./auth.ts";
+import { auth } from "./auth.ts";
 import { installErrorHandling } from "./http-errors.ts";
 import { ApiError } from "./errors.ts";
 import { installValidation } from "./validation.ts";
@@ -35,6 +35,7 @@ import { GmailRunner } from "./gmail-runner.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
 import { createFlows, type FlowTuning } from "./flows/index.ts";
 import { flowRoutes } from "./routes/flows.ts";
+import { createTriggers, type Triggers } from "./triggers/index.ts";
 
 export interface AppDeps {
   db: Db;
@@ -47,6 +48,8 @@ export interface AppDeps {
   backoff?: { baseMs?: number; maxMs?: number };
   /** Run-level retry and lease knobs of flows (tests shorten them). */
   flows?: FlowTuning;
+  /** Triggers' clock and shortest interval (tests inject a clock and shorten it). */
+  triggers?: { now?: () => number; minIntervalMs?: number };
   /** Override the logger (tests pass a stream to capture every line). */
   logger?: boolean | { level: string; stream: NodeJS.WritableStream };
 }
@@ -55,6 +58,8 @@ declare module "fastify" {
   interface FastifyInstance {
     /** The choke point of every Gmail request (used by flows and tests). */
     gmail: GmailRunner;
+    /** Schedules and Gmail polls (tests drive the in-process ticker). */
+    triggers: Triggers;
   }
 }
 
@@ -84,10 +89,6 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   installValidation(app, [errorSchema]);
   installErrorHandling(app);
   app.addSchema(errorSchema);
-  // Deny by default, first of all: a route needs an account unless it is declared public.
-  const accounts = new AccountStore(deps.db);
-  await app.register(cookie);
-  await app.register(auth, { accounts, publicRoutes: ["/metrics"] });
 
   await app.register(swagger, {
     openapi: {
@@ -96,11 +97,12 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
       security: [{ bearer: [] }],
     },
   });
-  await app.register(async (docs) => {
-    declareScope(docs, () => ({ public: true }));
-    await docs.register(swaggerUi, { routePrefix: "/docs" });
-  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  await app.register(cookie);
   installMetrics(app);
+
+  const accounts = new AccountStore(deps.db);
+  await app.register(auth, { accounts });
   await app.register(healthRoutes, { db: deps.db, redis: deps.redis });
   await app.register(sessionRoutes, { accounts, secureCookies: config.publicUrl.startsWith("https:") });
   await app.register((await import("./routes/web.ts")).webRoutes); // the resources panel at `/` (SPA fallback, 503 if unbuilt)
@@ -134,10 +136,16 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   });
   const gmail = new GmailRunner({ connections, tokens, gate, endpoints: config.google, log: app.log, backoff: deps.backoff });
   app.decorate("gmail", gmail);
-  const flows = createFlows({ db: deps.db, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: deps.flows });
+  let triggers: Triggers | undefined; // created next: the flows' hooks call into it
+  const hooks = { exportSpec: (flow: any, run: any) => triggers!.exportSpec(flow, run), runEnded: async (runId: string) => triggers?.runEnded(runId) };
+  const flows = createFlows({ db: deps.db, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: deps.flows, hooks });
+  triggers = createTriggers({ db: deps.db, flows, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, ...deps.triggers });
+  app.decorate("triggers", triggers);
+  app.addHook("preClose", () => triggers.close()); // no tick starts a run once the run queue closes
   app.addHook("preClose", () => flows.close()); // before the pool gate closes under runs in flight
-  await app.register(flowRoutes, { flows, gmail });
+  await app.register(flowRoutes, { flows, gmail, triggers });
   app.addHook("onReady", () => flows.recover());
+  app.addHook("onReady", () => triggers.start());
   if (config.sandbox) await (await import("./sandbox.ts")).mountSandbox(app);
   await app.register(oauthRoutes, { authorization, connections, gmail, origin: new URL(config.publicUrl).origin });
   return app;

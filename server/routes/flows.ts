@@ -13,6 +13,7 @@ import { ApiError, ERROR_CODES, type ErrorCode } from "../errors.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { PageRequest } from "../connections/paging.ts";
 import type { Flows } from "../flows/index.ts";
+import type { TriggerInput, Triggers } from "../triggers/index.ts";
 import type { FlowInput } from "../flows/flow.ts";
 import { publicRun } from "../flows/run-store.ts";
 
@@ -28,14 +29,18 @@ function toApi(err: unknown): unknown {
   return err;
 }
 
-export async function flowRoutes(app: FastifyInstance, deps: { flows: Flows; gmail: GmailRunner }): Promise<void> {
+export async function flowRoutes(app: FastifyInstance, deps: { flows: Flows; gmail: GmailRunner; triggers: Triggers }): Promise<void> {
+  const { triggers } = deps;
   const { flows, runs, queue, runner } = deps.flows;
   const tags = ["flows"];
 
   app.get<{ Querystring: PageRequest }>(
     "/v1/flows",
     { schema: { tags, summary: "List flows", querystring: listQuery, response: { 200: flowPageSchema, ...errorResponses } } },
-    async (request) => flows.list(request.account.id, request.query),
+    async (request) => {
+      const page = await flows.list(request.account.id, request.query);
+      return { ...page, items: await triggers.viewAll(page.items) };
+    },
   );
 
   app.post<{ Body: FlowInput }>(
@@ -50,17 +55,30 @@ export async function flowRoutes(app: FastifyInstance, deps: { flows: Flows; gma
         response: { 201: flowSchema, ...bodyErrors },
       },
     },
-    async (request, reply) => reply.status(201).send(await flows.create(request.account.id, request.body)),
+    async (request, reply) => {
+      const body = request.body as FlowInput & TriggerInput;
+      await triggers.check(request.account.id, body);
+      const flow = await flows.create(request.account.id, body);
+      await triggers.save(request.account.id, flow, body);
+      return reply.status(201).send(await triggers.view(flow));
+    },
   );
 
   app.get<Id>("/v1/flows/:id", { schema: { tags, summary: "Get a flow", params: resourceIdParams, response: { 200: flowSchema, ...errorResponses } } }, async (request) =>
-    flows.get(request.account.id, request.params.id),
+    triggers.view(await flows.get(request.account.id, request.params.id)),
   );
 
   app.patch<Id & { Body: Partial<FlowInput> }>(
     "/v1/flows/:id",
     { schema: { tags, summary: "Change a flow", params: resourceIdParams, body: updateFlowBody, response: { 200: flowSchema, ...bodyErrors } } },
-    async (request) => flows.update(request.account.id, request.params.id, request.body),
+    async (request) => {
+      const body = request.body as Partial<FlowInput> & TriggerInput;
+      const current = await flows.get(request.account.id, request.params.id);
+      await triggers.check(request.account.id, body, current);
+      const flow = await flows.update(request.account.id, request.params.id, body);
+      await triggers.save(request.account.id, flow, body, { sourceChanged: flow.source.connectionId !== current.source.connectionId });
+      return triggers.view(flow);
+    },
   );
 
   app.delete<Id>(
@@ -68,6 +86,7 @@ export async function flowRoutes(app: FastifyInstance, deps: { flows: Flows; gma
     { schema: { tags, summary: "Delete a flow (and its runs)", params: resourceIdParams, response: { 204: { type: "null", description: "Deleted." }, ...errorResponses } } },
     async (request, reply) => {
       await flows.delete(request.account.id, request.params.id);
+      await triggers.remove(request.params.id);
       return reply.status(204).send();
     },
   );

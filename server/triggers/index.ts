@@ -1,0 +1,198 @@
+/**
+ * Triggers assembled: flows that run by themselves on a schedule or when new
+ * mail arrives (polling `history.list`). The ticker of the mode the service
+ * runs in (in-process, or BullMQ job schedulers when `redisUrl` is set) fires
+ * each tick once; the run starter folds a trigger that fires during a run into
+ * one follow-up run. Routes call {@link Triggers.check} before saving a flow,
+ * {@link Triggers.save} after, and {@link Triggers.view} to show it.
+ */
+import type { FastifyBaseLogger } from "fastify";
+import type { ExportSpec } from "../../connector/gmail-export.ts";
+import type { Db } from "../store/db.ts";
+import type { GmailRunner } from "../gmail-runner.ts";
+import type { ConnectionStore } from "../connections/connection-store.ts";
+import type { Flows } from "../flows/index.ts";
+import type { Flow } from "../flows/flow.ts";
+import { CheckpointStore } from "../flows/checkpoints.ts";
+import type { RunRow } from "../flows/run-store.ts";
+import { BullTicker } from "./bull-ticker.ts";
+import { GmailPoller } from "./gmail-poller.ts";
+import { MemoryTicker } from "./memory-ticker.ts";
+import { RunStarter } from "./run-starter.ts";
+import type { Ticker } from "./ticker.ts";
+import { exportForRun } from "./trigger-export.ts";
+import { TriggerStore, type TriggerRow } from "./trigger-store.ts";
+import { MANUAL, checkTrigger, checkTriggerScopes, durationMs, timerOf, type RunTrigger, type Trigger } from "./trigger.ts";
+
+/** How often every process looks for follow-up runs whose run ended elsewhere unnoticed. @defaultValue 5 s */
+export const FOLLOW_UP_SWEEP_MS = 5_000;
+
+export interface TriggersOptions {
+  db: Db;
+  flows: Flows;
+  gmail: GmailRunner;
+  connections: ConnectionStore;
+  log: FastifyBaseLogger;
+  /** Queue mode: ticks come from BullMQ job schedulers on this Redis. */
+  redisUrl?: string;
+  redisPrefix: string;
+  /** The clock of the in-process ticker (tests inject one). @defaultValue Date.now */
+  now?: () => number;
+  /** The shortest schedule or poll interval accepted (tests shorten it). @defaultValue 1 minute */
+  minIntervalMs?: number;
+}
+
+/** The trigger fields of a flow body. */
+export interface TriggerInput {
+  trigger?: Record<string, unknown>;
+  enabled?: boolean;
+  source?: { connectionId: string };
+}
+
+export interface FlowTriggerView {
+  trigger: Trigger;
+  enabled: boolean;
+  nextRunAt: string | null;
+  watch?: { mode: "poll" | "push"; expiresAt: string | null; lastNotificationAt: string | null };
+}
+
+export interface Triggers {
+  store: TriggerStore;
+  starter: RunStarter;
+  ticker: Ticker;
+  /** 400 for a trigger that is not valid, or a Gmail trigger whose source cannot read history. */
+  check(accountId: string, input: TriggerInput, current?: Flow): Promise<void>;
+  /** After the flow was saved: store its trigger and (re)arm or stop its timer. */
+  save(accountId: string, flow: Flow, input: TriggerInput, opts?: { sourceChanged?: boolean }): Promise<void>;
+  view<F extends Flow>(flow: F): Promise<F & FlowTriggerView>;
+  viewAll<F extends Flow>(flows: F[]): Promise<Array<F & FlowTriggerView>>;
+  remove(flowId: string): Promise<void>;
+  /** The flows' hook: what a run exports, by what started it. */
+  exportSpec(flow: Flow, run: RunRow): Promise<ExportSpec>;
+  /** The flows' hook: a run's execution ended here; start the flow's follow-up run if one is pending. */
+  runEnded(runId: string): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function view(row: TriggerRow | undefined): FlowTriggerView {
+  const trigger = row?.trigger ?? MANUAL;
+  const enabled = row?.enabled ?? true;
+  return {
+    trigger,
+    enabled,
+    nextRunAt: enabled && trigger.type !== "manual" ? (row?.nextRunAt ?? null) : null,
+    ...(trigger.type === "gmail" ? { watch: { mode: "poll" as const, expiresAt: null, lastNotificationAt: row?.lastNotificationAt ?? null } } : {}),
+  };
+}
+
+export function createTriggers(opts: TriggersOptions): Triggers {
+  const now = opts.now ?? Date.now;
+  const store = new TriggerStore(opts.db);
+  const checkpoints = new CheckpointStore(opts.db);
+  const starter = new RunStarter(opts.db, () => opts.flows.queue, opts.log);
+  const poller = new GmailPoller({ gmail: opts.gmail, store, checkpoints, starter, log: opts.log, now });
+
+  const onTick = async (flowId: string, tick: number) => {
+    const row = await store.claimTick(flowId, tick);
+    if (!row) return; // fired already, disabled or deleted
+    if (row.trigger.type === "schedule") await starter.fire(row.accountId, flowId, "schedule");
+    else if (row.trigger.type === "gmail") await poller.poll(row, await opts.flows.flows.get(row.accountId, flowId));
+  };
+  const ticker: Ticker = opts.redisUrl
+    ? new BullTicker({ redisUrl: opts.redisUrl, prefix: opts.redisPrefix, store, onTick, log: opts.log })
+    : new MemoryTicker({ store, onTick, log: opts.log, now });
+
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = async () => {
+    for (const flowId of await store.pendingFlows()) await starter.followUp(flowId);
+  };
+
+  return {
+    store,
+    starter,
+    ticker,
+
+    async check(accountId, input, current) {
+      const trigger = input.trigger ? checkTrigger(input.trigger, { minIntervalMs: opts.minIntervalMs }) : current && (await store.get(current.id))?.trigger;
+      const sourceId = input.source?.connectionId ?? current?.source.connectionId;
+      if (trigger?.type !== "gmail" || !sourceId || !(input.trigger || input.source)) return;
+      const connection = await opts.connections.get(accountId, sourceId);
+      checkTriggerScopes(trigger, connection.grantedScopes ?? connection.scopes ?? []);
+    },
+
+    async save(accountId, flow, input, saveOpts = {}) {
+      const prev = await store.get(flow.id);
+      const trigger = (input.trigger as Trigger | undefined) ?? prev?.trigger ?? MANUAL;
+      const enabled = input.enabled ?? prev?.enabled ?? true;
+      const changed = !prev || JSON.stringify(trigger) !== JSON.stringify(prev.trigger) || enabled !== prev.enabled || !!saveOpts.sourceChanged;
+      const spec = enabled ? timerOf(trigger) : undefined;
+      const t = now();
+      // An interval fires when enabled, then every interval (as BullMQ's `every` schedulers do).
+      const anchor = spec && "everyMs" in spec ? t - spec.everyMs : t;
+      const gmail = enabled && changed && trigger.type === "gmail" ? trigger : undefined;
+      const backfillAfter = gmail?.backfill ? t - durationMs(gmail.backfill) : undefined;
+      await store.save({ flowId: flow.id, accountId, trigger, enabled }, { restart: changed, now: anchor, backfillAfter });
+      if (gmail) {
+        if (backfillAfter) await opts.db.query("DELETE FROM flow_checkpoints WHERE flow_id = $1", [flow.id]);
+        else {
+          try {
+            await poller.anchor(accountId, flow);
+          } catch (err) {
+            // The first poll records it (the connection may be offline now).
+            opts.log.warn({ err, flowId: flow.id }, "recording the mailbox's historyId failed");
+            await opts.db.query("DELETE FROM flow_checkpoints WHERE flow_id = $1", [flow.id]);
+          }
+        }
+      }
+      if (!changed) return;
+      if (spec) {
+        const next = await ticker.set(flow.id, spec, anchor);
+        await store.setNextRun(flow.id, next);
+      } else {
+        await ticker.remove(flow.id);
+        await store.setNextRun(flow.id, undefined);
+      }
+    },
+
+    async view(flow) {
+      return { ...flow, ...view(await store.get(flow.id)) };
+    },
+
+    async viewAll(flows) {
+      const rows = await store.getMany(flows.map((f) => f.id));
+      return flows.map((f) => ({ ...f, ...view(rows.get(f.id)) }));
+    },
+
+    async remove(flowId) {
+      await ticker.remove(flowId);
+    },
+
+    async exportSpec(flow, run) {
+      const runTrigger = ((run as RunRow & { trigger?: RunTrigger }).trigger ?? "manual") as RunTrigger;
+      if (runTrigger === "manual") return flow.source.export;
+      const row = await store.get(flow.id);
+      return exportForRun(flow, runTrigger, row?.trigger ?? MANUAL, row?.backfillAfter);
+    },
+
+    async runEnded(runId) {
+      const run = await opts.flows.runs.find(runId);
+      if (!run) return;
+      if (run.status === "queued" || run.status === "running") return; // left for a retry
+      await store.runEnded(run.flowId, run.status === "succeeded");
+      await starter.followUp(run.flowId);
+    },
+
+    async start() {
+      await ticker.start();
+      await sweep();
+      sweeper = setInterval(() => void sweep().catch((err) => opts.log.warn({ err }, "follow-up sweep failed")), FOLLOW_UP_SWEEP_MS);
+      sweeper.unref();
+    },
+
+    async close() {
+      clearInterval(sweeper);
+      await ticker.close();
+    },
+  };
+}

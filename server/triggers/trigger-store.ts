@@ -1,0 +1,122 @@
+/**
+ * `flow_triggers`: each flow's trigger, whether it is enabled, and the state
+ * that makes it fire once per tick (the last tick fired, guarded in SQL so a
+ * tick delivered twice fires once), the poller's history cursor and the watch
+ * state. A flow without a row (made before triggers) is manual.
+ */
+import type { Db, Queryable } from "../store/db.ts";
+import { MANUAL, type RunTrigger, type Trigger } from "./trigger.ts";
+
+export interface TriggerRow {
+  flowId: string;
+  accountId: string;
+  trigger: Trigger;
+  enabled: boolean;
+  lastTickAt: number | null;
+  nextRunAt: string | null;
+  pollHistoryId: string | null;
+  lastNotificationAt: string | null;
+  backfillAfter: string | null;
+  pendingTrigger: RunTrigger | null;
+}
+
+const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
+
+function toRow(r: Record<string, any>): TriggerRow {
+  return {
+    flowId: r.flow_id,
+    accountId: r.account_id,
+    trigger: r.trigger,
+    enabled: r.enabled,
+    lastTickAt: r.last_tick_at ? new Date(r.last_tick_at).getTime() : null,
+    nextRunAt: iso(r.next_run_at),
+    pollHistoryId: r.poll_history_id ?? null,
+    lastNotificationAt: iso(r.last_notification_at),
+    backfillAfter: iso(r.backfill_after),
+    pendingTrigger: r.pending_trigger ?? null,
+  };
+}
+
+export class TriggerStore {
+  constructor(private readonly db: Db) {}
+
+  async get(flowId: string, q: Queryable = this.db): Promise<TriggerRow | undefined> {
+    const rows = await q.query("SELECT * FROM flow_triggers WHERE flow_id = $1", [flowId]);
+    return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  async getMany(flowIds: string[]): Promise<Map<string, TriggerRow>> {
+    if (!flowIds.length) return new Map();
+    const rows = await this.db.query("SELECT * FROM flow_triggers WHERE flow_id = ANY($1::text[])", [flowIds]);
+    return new Map(rows.map((r) => [r.flow_id as string, toRow(r)]));
+  }
+
+  /**
+   * Save a flow's trigger. `restart` (a new timer, or enabled again) anchors the
+   * timer at `now` and forgets the poll cursor; disabling drops a pending follow-up.
+   */
+  async save(row: { flowId: string; accountId: string; trigger: Trigger; enabled: boolean }, opts: { restart: boolean; now: number; backfillAfter?: number }): Promise<void> {
+    await this.db.query(
+      `INSERT INTO flow_triggers (flow_id, account_id, trigger, enabled, last_tick_at, backfill_after)
+       VALUES ($1, $2, $3::jsonb, $4, $5, $6)
+       ON CONFLICT (flow_id) DO UPDATE SET trigger = EXCLUDED.trigger, enabled = EXCLUDED.enabled,
+         last_tick_at = CASE WHEN $7::boolean THEN EXCLUDED.last_tick_at ELSE flow_triggers.last_tick_at END,
+         poll_history_id = CASE WHEN $7::boolean THEN NULL ELSE flow_triggers.poll_history_id END,
+         backfill_after = CASE WHEN $7::boolean THEN EXCLUDED.backfill_after ELSE flow_triggers.backfill_after END,
+         next_run_at = CASE WHEN EXCLUDED.enabled THEN flow_triggers.next_run_at END,
+         pending_trigger = CASE WHEN EXCLUDED.enabled THEN flow_triggers.pending_trigger END,
+         updated_at = now()`,
+      [
+        row.flowId,
+        row.accountId,
+        JSON.stringify(row.trigger ?? MANUAL),
+        row.enabled,
+        new Date(opts.now).toISOString(),
+        opts.backfillAfter ? new Date(opts.backfillAfter).toISOString() : null,
+        opts.restart,
+      ],
+    );
+  }
+
+  /** Enabled flows that fire on a timer (a schedule or a poll), for the in-process ticker. */
+  async timed(): Promise<TriggerRow[]> {
+    const rows = await this.db.query("SELECT * FROM flow_triggers WHERE enabled AND trigger->>'type' IN ('schedule', 'gmail')");
+    return rows.map(toRow);
+  }
+
+  /**
+   * Record `tick` as fired; false when it (or a later one) already was, or the
+   * trigger is gone or disabled: a tick delivered twice fires once.
+   */
+  async claimTick(flowId: string, tick: number): Promise<TriggerRow | undefined> {
+    const rows = await this.db.query(
+      `UPDATE flow_triggers SET last_tick_at = $2 WHERE flow_id = $1 AND enabled AND (last_tick_at IS NULL OR last_tick_at < $2) RETURNING *`,
+      [flowId, new Date(tick).toISOString()],
+    );
+    return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  async setNextRun(flowId: string, at: number | undefined): Promise<void> {
+    await this.db.query("UPDATE flow_triggers SET next_run_at = $2 WHERE flow_id = $1", [flowId, at ? new Date(at).toISOString() : null]);
+  }
+
+  /** The poller looked up to `historyId`; `sawMail` when it found new mail (the watch's last notification). */
+  async setPollCursor(flowId: string, historyId: string, sawMail: boolean, now: number): Promise<void> {
+    await this.db.query(
+      `UPDATE flow_triggers SET poll_history_id = $2, last_notification_at = CASE WHEN $3::boolean THEN $4::timestamptz ELSE last_notification_at END WHERE flow_id = $1`,
+      [flowId, historyId, sawMail, new Date(now).toISOString()],
+    );
+  }
+
+  /** A run of the flow ended: a failed one lets the poller look again from the checkpoint; a successful one ends a backfill. */
+  async runEnded(flowId: string, succeeded: boolean): Promise<void> {
+    await this.db.query(
+      succeeded ? "UPDATE flow_triggers SET backfill_after = NULL WHERE flow_id = $1" : "UPDATE flow_triggers SET poll_history_id = NULL WHERE flow_id = $1",
+      [flowId],
+    );
+  }
+
+  async pendingFlows(): Promise<string[]> {
+    return (await this.db.query<{ flow_id: string }>("SELECT flow_id FROM flow_triggers WHERE pending_trigger IS NOT NULL")).map((r) => r.flow_id);
+  }
+}
