@@ -215,8 +215,10 @@ async function signingCerts(client: OAuth2Client, url: string, idToken: string):
   if (cached && Date.now() - cached.fetchedAt < CERTS_TTL_MS && kid && cached.certs[kid]) return cached.certs;
   let keys: Array<JsonWebKey & { kid?: string; use?: string }>;
   try {
-    const res = await client.transporter.request<{ keys?: unknown }>({ url, retry: true });
-    keys = Array.isArray(res.data?.keys) ? (res.data.keys as typeof keys) : [];
+    // A JWKS is often served as application/jwk-set+json, which is JSON all the same.
+    const res = await client.transporter.request<unknown>({ url, retry: true, responseType: "text" });
+    const jwks = parseJson(res.data);
+    keys = Array.isArray(jwks?.keys) ? (jwks.keys as typeof keys) : [];
   } catch {
     throw new IdTokenError("The issuer's signing keys could not be fetched (GOOGLE_CERTS_URL).");
   }
