@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Locator, Page } from "playwright-core";
-import { PHONE, launchBrowser, screenshot, signIn, type TestBrowser } from "./support/browser.ts";
+import { launchBrowser, PHONE, poll, screenshot, signIn, UI_TEST_MS, type TestBrowser } from "./support/browser.ts";
 import { startSandboxService } from "./support/service.ts";
 import { testChromium } from "../support/services.ts";
 
@@ -15,14 +15,14 @@ const DEMO = "demo@mailbridge.test";
 const SCOPE = (s: string) => `https://www.googleapis.com/auth/${s}`;
 const QUERY = "label:receipts";
 
-describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", () => {
+describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", { timeout: UI_TEST_MS }, () => {
   let service: Awaited<ReturnType<typeof startSandboxService>>;
   let browser: TestBrowser;
 
   beforeAll(async () => {
     service = await startSandboxService();
     browser = await launchBrowser(service.url);
-  }, 60_000);
+  }, UI_TEST_MS);
   afterAll(async () => {
     await browser?.close();
     await service?.close();
@@ -82,9 +82,9 @@ describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", () => {
     await addStep(page, "Add source");
     const source = page.getByRole("region", { name: "Source" });
     const sourceConnection = source.getByRole("combobox", { name: "Connection" });
-    await expect.poll(() => sourceConnection.evaluate((el) => el === document.activeElement)).toBe(true);
+    await poll(() => sourceConnection.evaluate((el) => el === document.activeElement)).toBe(true);
     await createConnection(page, source, "Demo mailbox", [SCOPE("gmail.readonly"), SCOPE("gmail.insert")]);
-    await expect.poll(() => sourceConnection.locator("option:checked").textContent()).toBe(`Demo mailbox (${DEMO})`);
+    await poll(() => sourceConnection.locator("option:checked").textContent()).toBe(`Demo mailbox (${DEMO})`);
 
     await source.getByRole("textbox", { name: "Search query" }).fill(QUERY);
     for (const name of ["Labels", "Format", "Attachments", "Max messages"]) await source.getByLabel(name, { exact: true }).waitFor();
@@ -92,7 +92,7 @@ describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", () => {
     await source.getByRole("checkbox", { name: "Incremental" }).waitFor();
     await source.getByRole("button", { name: "Preview" }).click();
     const found = source.getByRole("list", { name: "Preview" }).getByRole("listitem");
-    await expect.poll(() => found.count()).toBeGreaterThan(0);
+    await poll(() => found.count()).toBeGreaterThan(0);
 
     // Destination: the same application list; the connection made above is offered by the select.
     await addStep(page, "Add destination/lookup");
@@ -122,7 +122,7 @@ describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", () => {
     await page.getByRole("button", { name: "Run flow" }).click();
     const run = page.getByRole("region", { name: "Run", exact: true });
     const counts = run.locator("#run-counts");
-    await expect.poll(() => counts.textContent(), { timeout: 20_000 }).toMatch(/^(Succeeded|Failed|Canceled):/);
+    await poll(() => counts.textContent()).toMatch(/^(Succeeded|Failed|Canceled):/);
     const text = (await counts.textContent())!;
     const [, exported, imported, failed] = /(\d+) exported, (\d+) imported, (\d+) failed/.exec(text)!.map(Number);
     expect(text, await run.textContent() ?? "").toMatch(/^Succeeded:/);
@@ -146,10 +146,10 @@ describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", () => {
 
     // Opened again from the list: the saved settings and the last run come back.
     await row.getByRole("link", { name: "Receipts starred" }).click();
-    await expect.poll(() => page.getByRole("textbox", { name: "Search query" }).inputValue()).toBe(QUERY);
+    await poll(() => page.getByRole("textbox", { name: "Search query" }).inputValue()).toBe(QUERY);
     expect(await page.getByRole("combobox", { name: "Format" }).inputValue()).toBe("metadata");
     expect(await page.getByRole("textbox", { name: "Labels" }).last().inputValue()).toBe("STARRED");
-    await expect.poll(() => page.locator("#run-counts").textContent()).toBe(text);
+    await poll(() => page.locator("#run-counts").textContent()).toBe(text);
     await page.close();
   });
 
@@ -168,10 +168,10 @@ describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", () => {
     await page.getByRole("button", { name: "Add source" }).focus();
     await page.keyboard.press("Enter");
     const apps = page.getByRole("dialog", { name: "Choose an application" });
-    await expect.poll(() => apps.getByRole("button", { name: "Google Mail" }).evaluate((el) => el === document.activeElement)).toBe(true);
+    await poll(() => apps.getByRole("button", { name: "Google Mail" }).evaluate((el) => el === document.activeElement)).toBe(true);
     await page.keyboard.press("Enter");
     const source = page.getByRole("region", { name: "Source" });
-    await expect.poll(() => source.getByRole("combobox", { name: "Connection" }).evaluate((el) => el === document.activeElement)).toBe(true);
+    await poll(() => source.getByRole("combobox", { name: "Connection" }).evaluate((el) => el === document.activeElement)).toBe(true);
     await source.getByRole("combobox", { name: "Connection" }).selectOption({ label: "Phone inbox · Not authorized" });
     // Longer than the API's 2,000 characters; only the service knows that limit.
     const query = source.getByRole("textbox", { name: "Search query" });
@@ -184,7 +184,7 @@ describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", () => {
     await destination.getByRole("textbox", { name: "Subject" }).fill("Fwd: {{subject}}");
 
     await page.getByRole("button", { name: "Save", exact: true }).click();
-    await expect.poll(() => query.getAttribute("aria-invalid")).toBe("true");
+    await poll(() => query.getAttribute("aria-invalid")).toBe("true");
     expect(await query.getAttribute("aria-describedby")).toContain("flow-src-query-error");
     expect(await page.locator("#flow-src-query-error").textContent()).toMatch(/2000|long|characters/i);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);

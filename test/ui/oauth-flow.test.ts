@@ -8,14 +8,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import type { Locator, Page } from "playwright-core";
-import { launchBrowser, screenshot, signIn, type TestBrowser } from "./support/browser.ts";
+import { launchBrowser, poll, screenshot, signIn, UI_TEST_MS, type TestBrowser } from "./support/browser.ts";
 import { startSandboxService } from "./support/service.ts";
 import { testChromium } from "../support/services.ts";
 
 const DEMO = "demo@mailbridge.test";
 const SCOPE = (s: string) => `https://www.googleapis.com/auth/${s}`;
 
-describe.skipIf(!testChromium)("Save & authorize in the browser (sandbox)", () => {
+describe.skipIf(!testChromium)("Save & authorize in the browser (sandbox)", { timeout: UI_TEST_MS }, () => {
   let service: Awaited<ReturnType<typeof startSandboxService>>;
   let browser: TestBrowser;
 
@@ -28,7 +28,7 @@ describe.skipIf(!testChromium)("Save & authorize in the browser (sandbox)", () =
     const names = ((await iclients.json()).items ?? []).map((c: { name: string }) => c.name);
     expect(names, "sandbox mode seeds the iClient \"Sandbox client\" in the default account").toContain("Sandbox client");
     browser = await launchBrowser(service.url);
-  }, 60_000);
+  }, UI_TEST_MS);
   afterAll(async () => {
     await browser?.close();
     await service?.close();
@@ -145,7 +145,7 @@ describe.skipIf(!testChromium)("Save & authorize in the browser (sandbox)", () =
     const popup = await openConsent(page, pane.getByRole("button", { name: "Save & authorize" }));
     await decide(popup, "Deny");
 
-    await expect.poll(() => pane.getByRole("alert").allTextContents()).toEqual([expect.stringMatching(/Access was denied/)]);
+    await poll(() => pane.getByRole("alert").allTextContents()).toEqual([expect.stringMatching(/Access was denied/)]);
     expect(await pane.isVisible()).toBe(true);
     expect((await connectionNamed(page, "Denied inbox")).status).toBe("unauthorized");
     await screenshot(page, "oauth-deny");
@@ -162,7 +162,7 @@ describe.skipIf(!testChromium)("Save & authorize in the browser (sandbox)", () =
     await decide(popup, "Allow", [SCOPE("gmail.send")]);
 
     const alert = pane.getByRole("alert");
-    await expect.poll(() => alert.textContent()).toContain("Missing scopes");
+    await poll(() => alert.textContent()).toContain("Missing scopes");
     expect(await alert.textContent()).toContain(SCOPE("gmail.send"));
     expect(await alert.textContent()).not.toContain(SCOPE("gmail.readonly"));
     await screenshot(page, "oauth-missing-scope");

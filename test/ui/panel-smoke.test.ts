@@ -9,18 +9,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { api } from "../support/app.ts";
-import { PHONE, launchBrowser, screenshot, signIn, type TestBrowser } from "./support/browser.ts";
+import { launchBrowser, PHONE, poll, screenshot, signIn, UI_TEST_MS, type TestBrowser } from "./support/browser.ts";
 import { startServedApp } from "./support/service.ts";
 import { testChromium } from "../support/services.ts";
 
-describe.skipIf(!testChromium)("resources panel (smoke)", () => {
+describe.skipIf(!testChromium)("resources panel (smoke)", { timeout: UI_TEST_MS }, () => {
   let served: Awaited<ReturnType<typeof startServedApp>>;
   let browser: TestBrowser;
 
   beforeAll(async () => {
     served = await startServedApp();
     browser = await launchBrowser(served.url);
-  });
+  }, UI_TEST_MS);
   afterAll(async () => {
     await browser?.close();
     await served?.close();
@@ -40,14 +40,14 @@ describe.skipIf(!testChromium)("resources panel (smoke)", () => {
     // A wrong token is refused with a message next to the field.
     await page.getByLabel("API token").fill("not-a-token");
     await page.getByRole("button", { name: "Sign in" }).click();
-    await expect.poll(() => page.getByRole("alert").textContent()).toContain("not valid");
+    await poll(() => page.getByRole("alert").textContent()).toContain("not valid");
     await signIn(page, served.adminToken);
 
     // Resources menu, with the keyboard.
     const resources = page.getByRole("button", { name: "Resources" });
     await resources.focus();
     await page.keyboard.press("Enter");
-    await expect.poll(() => page.getByRole("menuitem").allTextContents()).toEqual(["Connections", "iClients"]);
+    await poll(() => page.getByRole("menuitem").allTextContents()).toEqual(["Connections", "iClients"]);
     await page.keyboard.press("ArrowDown");
     await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "iClients" }).waitFor();
@@ -56,7 +56,7 @@ describe.skipIf(!testChromium)("resources panel (smoke)", () => {
     await page.getByRole("heading", { name: "Connections" }).waitFor();
 
     const pane = await openCreatePane(page);
-    await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe("conn-name");
+    await poll(() => page.evaluate(() => document.activeElement?.id)).toBe("conn-name");
     await pane.getByRole("textbox", { name: "Name" }).fill("Support inbox");
     const application = pane.getByRole("textbox", { name: "Application" });
     expect(await application.inputValue()).toBe("Google Mail");
@@ -97,7 +97,7 @@ describe.skipIf(!testChromium)("resources panel (smoke)", () => {
     expect(await callback.inputValue()).toMatch(/\/oauth2\/callback$/);
     expect(await callback.getAttribute("readonly")).not.toBeNull();
     await pane.getByRole("button", { name: "Copy" }).click();
-    await expect.poll(() => pane.getByRole("status").filter({ hasText: "Copied" }).count()).toBe(1);
+    await poll(() => pane.getByRole("status").filter({ hasText: "Copied" }).count()).toBe(1);
 
     await pane.getByText("Advanced", { exact: true }).click();
     const borrow = pane.getByRole("combobox", { name: "Borrow concurrency from" });
@@ -113,7 +113,7 @@ describe.skipIf(!testChromium)("resources panel (smoke)", () => {
     // Escape closes the pane and gives focus back to the button that opened the flow.
     await page.keyboard.press("Escape");
     await pane.waitFor({ state: "detached" });
-    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent)).toBe("Create connection");
+    await poll(() => page.evaluate(() => document.activeElement?.textContent)).toBe("Create connection");
     await page.close();
   });
 
@@ -138,7 +138,7 @@ describe.skipIf(!testChromium)("resources panel (smoke)", () => {
     // Nothing filled in: the pane says what is missing, next to the field.
     await pane.getByRole("textbox", { name: "Name" }).fill("");
     await pane.getByRole("button", { name: "Save & authorize" }).click();
-    await expect.poll(() => pane.getByRole("textbox", { name: "Name" }).getAttribute("aria-invalid")).toBe("true");
+    await poll(() => pane.getByRole("textbox", { name: "Name" }).getAttribute("aria-invalid")).toBe("true");
 
     await pane.getByRole("checkbox", { name: "Configure your client id and secret" }).check();
     await pane.getByRole("button", { name: "Add iClient" }).click();
@@ -157,8 +157,8 @@ describe.skipIf(!testChromium)("resources panel (smoke)", () => {
         }),
       ),
     });
-    await expect.poll(() => dialog.getByRole("textbox", { name: "Client ID" }).inputValue()).toBe("123-json.apps.googleusercontent.com");
-    await expect.poll(() => dialog.getByRole("alert").textContent()).toMatch(/redirect URIs do not include the callback URL/);
+    await poll(() => dialog.getByRole("textbox", { name: "Client ID" }).inputValue()).toBe("123-json.apps.googleusercontent.com");
+    await poll(() => dialog.getByRole("alert").textContent()).toMatch(/redirect URIs do not include the callback URL/);
     await dialog.getByRole("button", { name: "Save" }).click();
     await dialog.waitFor({ state: "detached" });
     const select = pane.getByRole("combobox", { name: "iClient" });
@@ -182,7 +182,7 @@ describe.skipIf(!testChromium)("resources panel (smoke)", () => {
     await pane.getByRole("spinbutton", { name: "Concurrency level" }).fill("30");
     await pane.getByRole("textbox", { name: "Name" }).fill("Fresh name");
     await pane.getByRole("button", { name: "Save & authorize" }).click();
-    await expect.poll(() => pane.locator("#conn-level-error").textContent()).toContain("1 to 25");
+    await poll(() => pane.locator("#conn-level-error").textContent()).toContain("1 to 25");
     await screenshot(page, "smoke-field-errors");
     await page.close();
   });
@@ -267,7 +267,7 @@ describe.skipIf(!testChromium)("resources panel (smoke)", () => {
     const pane = await fillPane(page, "Blocked popup");
     await pane.getByRole("button", { name: "Save & authorize" }).click();
     const alert = pane.getByRole("alert");
-    await expect.poll(() => alert.textContent()).toContain("blocked the Google sign-in window");
+    await poll(() => alert.textContent()).toContain("blocked the Google sign-in window");
     const link = alert.getByRole("link", { name: "Open the Google sign-in page" });
     expect(await link.getAttribute("href")).toMatch(/^https:\/\/accounts\.example\/o\/oauth2\/v2\/auth\?state=/);
     // The connection was saved, so a second try updates it instead of failing on its name.
@@ -299,7 +299,7 @@ describe.skipIf(!testChromium)("resources panel (smoke)", () => {
     const popup = await popupOpened;
     if (!popup.isClosed()) await popup.waitForEvent("close");
 
-    await expect.poll(() => pane.getByRole("alert").textContent()).toMatch(/^Access was denied/);
+    await poll(() => pane.getByRole("alert").textContent()).toMatch(/^Access was denied/);
     expect(await pane.isVisible()).toBe(true);
     expect(await page.getByText("evil@example.com").count()).toBe(0);
     await screenshot(page, "popup-denied");

@@ -4,6 +4,7 @@
  * test leaves in test-artifacts/ui/.
  */
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { expect } from "vitest";
 import { mkdtemp, mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,6 +16,21 @@ export const CHROMIUM = testChromium ?? "/usr/bin/chromium";
 export const ARTIFACTS = fileURLToPath(new URL("../../../test-artifacts/ui/", import.meta.url));
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
+
+/**
+ * How long one wait (a locator's auto-wait, an event, a poll) may take before
+ * the test fails. Waits end on the state or event they wait for, so this only
+ * bounds a hang: it is generous because a machine running the whole suite on
+ * two busy cores can take many seconds for a step that takes milliseconds alone.
+ */
+export const WAIT_MS = 60_000;
+/** One browser test, or starting a service and a browser: many waits. */
+export const UI_TEST_MS = 300_000;
+
+/** `expect.poll` that retries until the state holds, bounded by {@link WAIT_MS} (vitest's default gives up after 1 s). */
+export function poll<T>(read: () => T | Promise<T>) {
+  return expect.poll(read, { timeout: WAIT_MS, interval: 50 });
+}
 
 export interface TestBrowser {
   context: BrowserContext;
@@ -42,7 +58,8 @@ export async function launchBrowser(baseURL: string): Promise<TestBrowser> {
     viewport: DESKTOP,
     permissions: ["clipboard-read", "clipboard-write"],
   });
-  context.setDefaultTimeout(10_000);
+  context.setDefaultTimeout(WAIT_MS);
+  context.setDefaultNavigationTimeout(WAIT_MS);
   return {
     context,
     async newPage(viewport = DESKTOP) {

@@ -90,7 +90,7 @@ export async function startSandboxService(): Promise<ServedApp & { emulator: str
 }
 
 async function waitUntilReady(child: ChildProcess, url: string, output: () => string): Promise<void> {
-  const deadline = Date.now() + 45_000;
+  const deadline = Date.now() + 120_000; // bounds a hang; a start takes seconds
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}:\n${output()}`);
     try {
@@ -101,5 +101,5 @@ async function waitUntilReady(child: ChildProcess, url: string, output: () => st
     }
     await new Promise((r) => setTimeout(r, 150));
   }
-  throw new Error(`the service did not become ready within 45 s:\n${output()}`);
+  throw new Error(`the service did not become ready within 120 s:\n${output()}`);
 }
