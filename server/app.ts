@@ -15,6 +15,7 @@ import { installErrorHandling } from "./http-errors.ts";
 import { ApiError } from "./errors.ts";
 import { installValidation } from "./validation.ts";
 import { installMetrics } from "./metrics.ts";
+import { installSecurity } from "./security.ts";
 import { loggerOptions } from "./logger.ts";
 import { errorSchema } from "../schemas/common.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -89,6 +90,8 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   installValidation(app, [errorSchema]);
   installErrorHandling(app);
   app.addSchema(errorSchema);
+  // Security headers before anything can answer (the auth hook's 401s carry them too); rate limits by route.
+  await installSecurity(app, { publicUrl: config.publicUrl, redis: deps.redis, redisPrefix: config.redisPrefix });
 
   await app.register(swagger, {
     openapi: {
