@@ -1,0 +1,123 @@
+/**
+ * Triggers in queue mode: two service processes sharing PostgreSQL and Redis.
+ * BullMQ job schedulers fire each schedule tick in exactly one of them; with
+ * every process stopped, the ticks missed fire once when one returns; a Gmail
+ * poll delivers each arriving message once. The clock is BullMQ's (real), so
+ * the shortest interval is lowered to one second for these tests.
+ */
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { api, startTestApp, type TestApp } from "../support/app.ts";
+import { postgresBackend } from "../support/db.ts";
+import { testDatabaseUrl, testRedisUrl, uniqueName } from "../support/services.ts";
+import { flowWorld, PUBLIC_URL, rawMessage, type FlowWorld } from "../flows/support.ts";
+import { runsOf, settled, until, type RunView } from "./support.ts";
+
+const triggers = { minIntervalMs: 1000 };
+
+describe.skipIf(!testDatabaseUrl || !testRedisUrl)("triggers in queue mode (PostgreSQL, Redis/BullMQ, two processes)", () => {
+  const prefix = uniqueName("mbtrig");
+  const redisClients: Redis[] = [];
+  const queueEnv = () => ({ REDIS_URL: testRedisUrl!, REDIS_PREFIX: prefix });
+  let w: FlowWorld;
+  let b: TestApp;
+
+  const another = async (): Promise<TestApp> => {
+    const redis = new Redis(testRedisUrl!);
+    redisClients.push(redis);
+    return startTestApp({ store: w.t.store, secrets: w.t.secrets, env: { PUBLIC_URL, ...w.google.env, ...queueEnv() }, deps: { redis, triggers } });
+  };
+
+  beforeAll(async () => {
+    const redis = new Redis(testRedisUrl!);
+    redisClients.push(redis);
+    w = await flowWorld({ backend: postgresBackend!, env: queueEnv(), deps: { redis, triggers } });
+    b = await another();
+  });
+  afterAll(async () => {
+    await b?.close();
+    await w?.close();
+    const admin = new Redis(testRedisUrl!);
+    const keys = await admin.keys(`${prefix}*`);
+    if (keys.length) await admin.del(...keys);
+    await admin.quit();
+    for (const r of redisClients) await r.quit();
+  });
+
+  const gaps = (runs: RunView[]) => runs.slice(1).map((r, i) => Date.parse(r.createdAt) - Date.parse(runs[i]!.createdAt));
+
+  it("fires each tick of a schedule once across two processes", async () => {
+    const src = await w.mailbox({ generate: 2 });
+    const res = await w.a.post("/v1/flows", {
+      name: "every second",
+      source: { connectionId: src.connectionId, export: { format: "minimal" } },
+      destinations: [{ connectionId: src.connectionId, import: { action: "addLabels", labelIds: ["IMPORTANT"] } }],
+      trigger: { type: "schedule", every: "1s" },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const id = res.json().id;
+    const started = Date.now();
+    await until(async () => (await runsOf(w, id)).length >= 6, "six scheduled runs");
+    const off = await api(b.app, w.t.adminToken).patch(`/v1/flows/${id}`, { enabled: false });
+    expect(off.json()).toMatchObject({ enabled: false, nextRunAt: null });
+    const elapsed = Date.now() - started;
+    const runs = await until(async () => ((r) => settled(r) && r)(await runsOf(w, id)), "the runs to end");
+    expect(runs.every((r) => r.trigger === "schedule" && r.status === "succeeded")).toBe(true);
+    // One run per tick: no more runs than ticks, and never two for one tick (a second fire would fold into a follow-up right after the run).
+    expect(runs.length).toBeLessThanOrEqual(Math.ceil(elapsed / 1000) + 1);
+    expect(Math.min(...gaps(runs))).toBeGreaterThan(500);
+    const [row] = await w.t.store.db.query("SELECT pending_trigger FROM flow_triggers WHERE flow_id = $1", [id]);
+    expect(row!.pending_trigger).toBeNull();
+  });
+
+  it("fires the ticks missed while every process was down once when one comes back", async () => {
+    const src = await w.mailbox({ generate: 1 });
+    const flow = await api(b.app, w.t.adminToken).post("/v1/flows", {
+      name: "missed ticks",
+      source: { connectionId: src.connectionId, export: { format: "minimal" } },
+      destinations: [{ connectionId: src.connectionId, import: { action: "addLabels", labelIds: ["IMPORTANT"] } }],
+      trigger: { type: "schedule", every: "1s" },
+    });
+    const id = flow.json().id;
+    await until(async () => ((r) => r.length >= 2 && settled(r))(await runsOf(w, id)), "two scheduled runs");
+    // Every process stops (w's ticker and run workers too): the flow's ticks come due with no one to take them.
+    await b.close();
+    await w.t.app.triggers.close();
+    const before = (await runsOf(w, id)).length;
+    await new Promise((r) => setTimeout(r, 3500)); // three ticks pass with no worker (BullMQ's clock is the wall clock)
+    expect((await runsOf(w, id)).length).toBe(before);
+    b = await another();
+    const ready = Date.now();
+    await until(async () => (await runsOf(w, id)).length > before, "the missed ticks' run");
+    await new Promise((r) => setTimeout(r, 1200)); // room for a pile of replayed ticks to show
+    await api(b.app, w.t.adminToken).patch(`/v1/flows/${id}`, { enabled: false });
+    const ticksSince = Math.floor((Date.now() - ready) / 1000) + 1;
+    const after = (await until(async () => ((r) => settled(r) && r)(await runsOf(w, id)), "the runs to end")).slice(before);
+    // Three missed ticks made one run; then one run per tick (the first gap is from the late tick to the next aligned one).
+    expect(after.length).toBeGreaterThanOrEqual(1);
+    expect(after.length).toBeLessThanOrEqual(1 + ticksSince);
+    expect(Math.min(...gaps(after).slice(1), Infinity)).toBeGreaterThan(500);
+  });
+
+  it("polls a mailbox from one process and delivers each arriving message once", async () => {
+    const src = await w.mailbox({ generate: 3 });
+    const dst = await w.mailbox();
+    const res = await api(b.app, w.t.adminToken).post("/v1/flows", {
+      name: "new mail",
+      source: { connectionId: src.connectionId, export: { format: "metadata" } },
+      destinations: [{ connectionId: dst.connectionId, import: { action: "insert" } }],
+      trigger: { type: "gmail", labelIds: ["INBOX"], pollEvery: "1s" },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const id = res.json().id;
+    const subjects = Array.from({ length: 5 }, (_, i) => `arrived ${i}`);
+    await w.google.admin("POST", "/users", { email: src.email, messages: subjects.map((subject) => ({ raw: rawMessage({ to: src.email, subject }), labelIds: ["INBOX"] })) });
+    await until(async () => (await w.user(dst.email)).messages.length >= 5, "five deliveries");
+    await new Promise((r) => setTimeout(r, 2500)); // more polls from both processes
+    const runs = await until(async () => ((r) => settled(r) && r)(await runsOf(w, id)), "the runs to end");
+    expect(runs.every((r) => r.trigger === "poll")).toBe(true);
+    expect(runs.reduce((n, r) => n + r.progress.exported, 0)).toBe(5);
+    expect((await w.user(dst.email)).messages.map((m) => m.subject).sort()).toEqual(subjects);
+    await api(b.app, w.t.adminToken).patch(`/v1/flows/${id}`, { enabled: false });
+  });
+});
