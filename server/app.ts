@@ -10,9 +10,8 @@ import type { Config } from "./config.ts";
 import type { Db } from "./store/db.ts";
 import type { SecretBox } from "./secrets.ts";
 import { AccountStore } from "./accounts/account-store.ts";
-import { auth } from "./auth.ts";
-import { installErrorHandling } from "./http-errors.ts";
-import { ApiError } from "./errors.ts";
+import { auth, declareScope } from "./auth.ts";
+import { clientErrorHandler, frameworkErrors, installErrorHandling } from "./http-errors.ts";
 import { installValidation } from "./validation.ts";
 import { installMetrics } from "./metrics.ts";
 import { installSecurity } from "./security.ts";
@@ -77,12 +76,11 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
     trustProxy: false,
     return503OnClosing: true,
     forceCloseConnections: true,
-    // Errors the router raises before any route runs (a malformed %-escape, an over-long id) get our shape too.
-    frameworkErrors: (err, _request, reply) => {
-      const tooLong = (err as { statusCode?: number }).statusCode === 414;
-      const apiError = tooLong ? new ApiError("uri_too_long") : new ApiError("validation_failed", "The URL is not valid.");
-      void (reply as any).status(apiError.status).send(apiError.toJSON());
-    },
+    // Every answer in the API's error shape: the router's own errors (a malformed %-escape, an
+    // over-long id), Node's client errors, and a request without Host (server/http-errors.ts).
+    frameworkErrors,
+    clientErrorHandler,
+    http: { requireHostHeader: false },
   });
   // Only JSON is accepted by the API (415 for anything else).
   app.removeContentTypeParser("text/plain");
@@ -92,6 +90,10 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   app.addSchema(errorSchema);
   // Security headers before anything can answer (the auth hook's 401s carry them too); rate limits by route.
   await installSecurity(app, { publicUrl: config.publicUrl, redis: deps.redis, redisPrefix: config.redisPrefix });
+  // Deny by default, first of all: a route needs an account unless it is declared public.
+  const accounts = new AccountStore(deps.db);
+  await app.register(cookie);
+  await app.register(auth, { accounts, publicRoutes: ["/metrics"] });
 
   await app.register(swagger, {
     openapi: {
@@ -100,12 +102,11 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: "/docs" });
-  await app.register(cookie);
+  await app.register(async (docs) => {
+    declareScope(docs, () => ({ public: true }));
+    await docs.register(swaggerUi, { routePrefix: "/docs" });
+  });
   installMetrics(app);
-
-  const accounts = new AccountStore(deps.db);
-  await app.register(auth, { accounts });
   await app.register(healthRoutes, { db: deps.db, redis: deps.redis });
   await app.register(sessionRoutes, { accounts, secureCookies: config.publicUrl.startsWith("https:") });
   await app.register((await import("./routes/web.ts")).webRoutes); // the resources panel at `/` (SPA fallback, 503 if unbuilt)

@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   google_error: { status: 502, message: "Google refused the request." },
   payload_too_large: { status: 413, message: "The request body is too large." },
   uri_too_long: { status: 414, message: "The URL is too long." },
+  headers_too_large: { status: 431, message: "The request headers are too large." },
+  request_timeout: { status: 408, message: "The request took too long to arrive." },
   unsupported_media_type: { status: 415, message: "Send the body as application/json." },
   rate_limited: { status: 429, message: "Too many requests." },
   google_unavailable: { status: 502, message: "Google did not answer as expected." },
