@@ -10,6 +10,8 @@ RUN --mount=type=cache,target=/root/.npm \
 # Run: compiled JavaScript and production dependencies only, as the unprivileged `node` user.
 FROM node:26-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 DATA_DIR=/data
+# V8's code cache on disk: a restart compiles nothing it compiled before (faster start).
+ENV NODE_COMPILE_CACHE=/tmp/node-compile-cache
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
