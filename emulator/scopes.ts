@@ -35,7 +35,10 @@ export function grantsProfile(scopes: readonly string[]): boolean {
 
 const { mail, readonly, send, compose, modify, insert, labels, metadata } = SCOPE;
 
-/** Accepted scopes per Gmail method. */
+/**
+ * Accepted scopes per Gmail method (GOOGLE.md "Scopes per method", from the discovery document):
+ * `gmail.send` may call `messages.send` but not `drafts.send`.
+ */
 export const METHOD_SCOPES = {
   getProfile: [mail, metadata, modify, readonly, compose],
   historyList: [mail, metadata, modify, readonly],
@@ -43,7 +46,7 @@ export const METHOD_SCOPES = {
   attachmentsGet: [mail, modify, readonly],
   messagesSend: [mail, compose, modify, send],
   draftsWrite: [mail, compose, modify],
-  draftsSend: [mail, compose, modify, send],
+  draftsSend: [mail, compose, modify],
   draftsRead: [mail, compose, modify, readonly],
   messagesInsert: [mail, insert, modify],
   messagesModify: [mail, modify],
