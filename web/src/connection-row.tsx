@@ -43,7 +43,7 @@ export function ConnectionRow(props: {
     setTestNote(undefined);
     try {
       const after = await api.retryRevoke(c.id);
-      setTestNote(after.revocation ? { ok: false, text: `Revocation failed again: ${after.revocation.error.message}` } : { ok: true, text: "Google confirmed the revocation." });
+      setTestNote(after.revocation ? { ok: false, text: "Revocation failed again." } : { ok: true, text: "Google confirmed the revocation." });
     } catch (err) {
       setTestNote({ ok: false, text: `Revocation failed: ${(err as Error).message}` });
     } finally {
@@ -68,9 +68,7 @@ export function ConnectionRow(props: {
         <span class={`badge ${c.status}`}>{STATUS_TEXT[c.status]}</span>
         {c.status === "offline" && c.offlineReason && <div class="hint">{c.offlineReason.message}</div>}
         {c.revocation && (
-          <div class="hint error">
-            Google did not confirm the revocation: access may still be granted. {c.revocation.error.message}
-          </div>
+          <div class="hint error">Revocation not confirmed: {c.revocation.error.message}</div>
         )}
         {missing.length > 0 && (
           <details class="hint">
