@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 
 export interface TestGoogle {
   baseUrl: string;
-  /** The five Google URL variables of SPEC §1 pointing at this emulator. */
+  /** The Google URL variables of SPEC §1 pointing at this emulator (GOOGLE_CERTS_URL: its ID tokens' keys). */
   env: Record<string, string>;
   admin<T = any>(method: "GET" | "POST" | "PUT", path: string, body?: unknown): Promise<T>;
   /** Register an OAuth client; returns its credentials. */
@@ -37,6 +37,7 @@ export async function startGoogle(): Promise<TestGoogle> {
       GOOGLE_REVOKE_URL: `${b}/revoke`,
       GOOGLE_USERINFO_URL: `${b}/oauth2/v2/userinfo`,
       GMAIL_API_URL: `${b}/`,
+      GOOGLE_CERTS_URL: `${b}/oauth2/v3/certs`,
     },
     admin,
     async newClient(redirectUris, opts = {}) {
