@@ -31,7 +31,30 @@ export interface SearchTarget {
 
 type Token = { type: "open" | "close" | "lbrace" | "rbrace" | "not" | "or" } | { type: "term"; op?: string; value: string };
 
-function tokenize(q: string): Token[] {
+/** How deep groups and negations may nest; deeper queries answer 400 instead of exhausting the stack. */
+export const MAX_QUERY_DEPTH = 64;
+
+function tooDeep(): BadInput {
+  return new BadInput(`Invalid search query: nested more than ${MAX_QUERY_DEPTH} levels deep.`);
+}
+
+/** The index of the bracket closing the one at `open` (quotes skipped), or the end of `q`. */
+function closingBracket(q: string, open: number): number {
+  const [opener, closer] = q[open] === "(" ? ["(", ")"] : ["{", "}"];
+  let depth = 0;
+  for (let i = open; i < q.length; i += 1) {
+    if (q[i] === '"') {
+      const end = q.indexOf('"', i + 1);
+      if (end < 0) return q.length;
+      i = end;
+    } else if (q[i] === opener) depth += 1;
+    else if (q[i] === closer && --depth === 0) return i;
+  }
+  return q.length;
+}
+
+function tokenize(q: string, depth = 0): Token[] {
+  if (depth > MAX_QUERY_DEPTH) throw tooDeep();
   const tokens: Token[] = [];
   let i = 0;
   const readValue = (): string => {
@@ -57,14 +80,14 @@ function tokenize(q: string): Token[] {
     const op = /^([a-z_0-9]+):/i.exec(q.slice(i));
     if (op) {
       i += op[0].length;
-      if (q[i] === "(") {
-        // op:(a b) applies the operator to each word inside.
-        const end = q.indexOf(")", i);
-        const inner = q.slice(i + 1, end < 0 ? q.length : end);
-        i = end < 0 ? q.length : end + 1;
-        tokens.push({ type: "open" });
-        for (const word of inner.split(/\s+/).filter(Boolean)) tokens.push({ type: "term", op: op[1].toLowerCase(), value: word.replace(/"/g, "") });
-        tokens.push({ type: "close" });
+      const bracket = q[i];
+      if (bracket === "(" || bracket === "{") {
+        // field:(a OR b) and field:{a b}: the group as written, the operator applied to each bare term.
+        const end = closingBracket(q, i);
+        const name = op[1].toLowerCase();
+        const inner = tokenize(q.slice(i + 1, end), depth + 1).map((t) => (t.type === "term" && t.op === undefined ? { ...t, op: name } : t));
+        i = Math.min(end + 1, q.length);
+        tokens.push({ type: bracket === "(" ? "open" : "lbrace" }, ...inner, { type: bracket === "(" ? "close" : "rbrace" });
         continue;
       }
       tokens.push({ type: "term", op: op[1].toLowerCase(), value: readValue() });
@@ -76,9 +99,6 @@ function tokenize(q: string): Token[] {
   }
   return tokens;
 }
-
-/** How deep groups and negations may nest; deeper queries answer 400 instead of exhausting the stack. */
-export const MAX_QUERY_DEPTH = 64;
 
 export function parseQuery(q: string): QueryNode {
   const tokens = tokenize(q);
@@ -95,7 +115,7 @@ export function parseQuery(q: string): QueryNode {
   };
   const parseUnary = (): QueryNode => {
     depth += 1;
-    if (depth > MAX_QUERY_DEPTH) throw new BadInput(`Invalid search query: nested more than ${MAX_QUERY_DEPTH} levels deep.`);
+    if (depth > MAX_QUERY_DEPTH) throw tooDeep();
     try {
       return unary();
     } finally {

@@ -38,3 +38,31 @@ describe("scopes per method", () => {
     expect((await gmailFor(h, composeAuth).users.drafts.send({ userId: "me", requestBody: { id: draft.data.id! } })).status).toBe(200);
   });
 });
+
+/** A mailbox of its own for one test, seeded with these messages (base64url raw, labels). */
+async function mailbox(email: string, messages: Array<{ raw: string; labelIds?: string[] }>) {
+  const res = await h.admin("POST", "/_admin/users", { email, messages });
+  expect(res.status).toBe(201);
+  const { auth } = await authorize(h, { email, scopes: [SCOPES.readonly] });
+  const api = gmailFor(h, auth);
+  const subjects = async (q: string) => {
+    const list = await api.users.messages.list({ userId: "me", q });
+    const out: string[] = [];
+    for (const m of list.data.messages ?? []) {
+      const got = await api.users.messages.get({ userId: "me", id: m.id!, format: "metadata", metadataHeaders: ["Subject"] });
+      out.push(got.data.payload!.headers!.find((x) => x.name === "Subject")!.value!);
+    }
+    return out.sort();
+  };
+  return { api, subjects };
+}
+
+describe("search", () => {
+  it("field:(a OR b) is an OR inside the group; field:(a b) stays AND; field:{a b} is any of", async () => {
+    const box = await mailbox("groups@x.test", await Promise.all(["alpha report", "beta report", "gamma or delta", "alpha beta"].map(async (subject) => ({ raw: await raw({ subject }) }))));
+    expect(await box.subjects("subject:(alpha OR beta)")).toEqual(["alpha beta", "alpha report", "beta report"]);
+    expect(await box.subjects("subject:(alpha beta)")).toEqual(["alpha beta"]);
+    expect(await box.subjects("subject:{alpha gamma}")).toEqual(["alpha beta", "alpha report", "gamma or delta"]);
+    expect(await box.subjects('subject:(-alpha "or delta")')).toEqual(["gamma or delta"]);
+  });
+});
