@@ -34,6 +34,7 @@ describe.each(backends)("connections ($name)", (backend) => {
       grantedScopes: null,
       missingScopes: null,
       authorizedAt: null,
+      revocation: null,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });
