@@ -178,11 +178,25 @@ function parseDate(value: string): number | undefined {
   return undefined;
 }
 
-function parseAge(value: string): number | undefined {
+/**
+ * The instant `older_than:`/`newer_than:` compare with: `Nd` days, and `Nm`/`Ny` calendar months
+ * and years back from now (GOOGLE.md "Search details"), the day clamped to the target month's
+ * last day (Aug 31 minus 6 months is Feb 28 or 29).
+ */
+function ageCutoff(value: string, now: number): number | undefined {
   const m = /^(\d+)([dmy])$/i.exec(value);
   if (!m) return undefined;
-  const unit = m[2].toLowerCase() === "d" ? DAY : m[2].toLowerCase() === "m" ? 30 * DAY : 365 * DAY;
-  return Number(m[1]) * unit;
+  const n = Number(m[1]);
+  const unit = m[2].toLowerCase();
+  if (unit === "d") return now - n * DAY;
+  const at = new Date(now);
+  const months = at.getUTCFullYear() * 12 + at.getUTCMonth() - (unit === "m" ? n : 12 * n);
+  const year = Math.floor(months / 12);
+  const month = months - year * 12;
+  const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  const back = new Date(now);
+  back.setUTCFullYear(year, month, Math.min(at.getUTCDate(), lastDay));
+  return back.getTime();
 }
 
 function parseSize(value: string): number {
@@ -234,9 +248,9 @@ function term(op: string | undefined, raw: string, m: SearchTarget, ctx: { now: 
       return op === "after" ? m.internalDate >= at : m.internalDate < at;
     }
     case "newer_than": case "older_than": {
-      const age = parseAge(value);
-      if (age === undefined) return false;
-      return op === "newer_than" ? m.internalDate > ctx.now - age : m.internalDate <= ctx.now - age;
+      const cutoff = ageCutoff(value, ctx.now);
+      if (cutoff === undefined || Number.isNaN(cutoff)) return false;
+      return op === "newer_than" ? m.internalDate > cutoff : m.internalDate <= cutoff;
     }
     case "larger": case "size": return m.size >= parseSize(value);
     case "smaller": return m.size < parseSize(value);

@@ -66,3 +66,26 @@ describe("search", () => {
     expect(await box.subjects('subject:(-alpha "or delta")')).toEqual(["gamma or delta"]);
   });
 });
+
+describe("search by age", () => {
+  it("older_than:6m and newer_than:3y count calendar months and years back from now (2026-06-15 12:00 UTC)", async () => {
+    const dated = (subject: string, date: string) => new Promise<string>((resolve, reject) =>
+      new MailComposer({ from: "a@x.test", to: "age@x.test", subject, text: "x", date: new Date(date) })
+        .compile()
+        .build((e, m) => (e ? reject(e) : resolve(m.toString("base64url")))),
+    );
+    const box = await mailbox("age@x.test", [
+      // Inside six calendar months (from 2025-12-15 12:00) but more than 180 days ago.
+      { raw: await dated("december 16", "2025-12-16T00:00:00Z") },
+      { raw: await dated("december 14", "2025-12-14T00:00:00Z") },
+      // Inside three calendar years (from 2023-06-15 12:00) but more than 3 × 365 days ago.
+      { raw: await dated("june 2023", "2023-06-16T00:00:00Z") },
+      { raw: await dated("two days", "2026-06-13T11:00:00Z") },
+    ]);
+    expect(await box.subjects("older_than:6m")).toEqual(["december 14", "june 2023"]);
+    expect(await box.subjects("newer_than:6m")).toEqual(["december 16", "two days"]);
+    expect(await box.subjects("newer_than:3y")).toEqual(["december 14", "december 16", "june 2023", "two days"]);
+    expect(await box.subjects("older_than:2d")).toEqual(["december 14", "december 16", "june 2023", "two days"]);
+    expect(await box.subjects("newer_than:3d")).toEqual(["two days"]);
+  });
+});
