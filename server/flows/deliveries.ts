@@ -1,67 +1,103 @@
 /**
- * Deliver once: one `flow_deliveries` row per (flow, destination index, source
- * message). A done row is never delivered again; a pending row means a process
+ * Deliver once: one `flow_deliveries` row per (flow, destination id, source
+ * message). A done row is never delivered again; a pending row means a runner
  * may have died between Google's answer and our record of it, so the message is
- * looked up in the destination mailbox (by its deterministic Message-ID) before
- * deciding to deliver.
+ * looked up in the destination mailbox (by its Message-ID) before deciding to
+ * deliver. The destination id is the one the flow gives each destination, so
+ * reordering destinations does not resend.
+ *
+ * A delivery is claimed in one statement that also checks the run's lease: the
+ * claim carries the lease (fencing) token, and a runner whose lease expired or
+ * was taken over gets no claim, so it stops before its next send.
  */
 import type { Db } from "../store/db.ts";
 import { deterministicMessageId } from "../../connector/mime.ts";
+import { LeaseLostError } from "./failure-kind.ts";
 
 export interface DeliveryKey {
   flowId: string;
-  destinationIndex: number;
+  destinationId: string;
   sourceMessageId: string;
+}
+
+/** The run attempt a delivery is claimed for: its lease token must still be the run's, live for `marginMs` more. */
+export interface Fence {
+  runId: string;
+  token: number;
+  /** A claim needs at least this much lease left, so the send it allows ends before a takeover can start. */
+  marginMs: number;
 }
 
 /** The Message-ID of the message a composing destination makes for a source message. */
 export function deliveryMessageId(key: DeliveryKey): string {
-  return deterministicMessageId([key.flowId, String(key.destinationIndex), key.sourceMessageId]);
+  return deterministicMessageId([key.flowId, key.destinationId, key.sourceMessageId]);
 }
 
 export interface DeliverOnceOptions {
-  /** Looks the message up in the destination mailbox; absent when the delivery cannot be found there. */
-  find?: () => Promise<string | undefined>;
+  /** Looks a message up in the destination mailbox by Message-ID; absent when a delivery cannot be found there. */
+  find?: (rfc822MessageId: string) => Promise<string | undefined>;
   /** Makes the delivery; returns the destination's message id. */
   deliver: () => Promise<string>;
+}
+
+/** What a claim found. */
+export interface DeliveryClaim {
+  /** The row before the claim: absent for a first delivery. */
+  previous?: { status: "pending" | "done"; destinationMessageId: string | null; rfc822MessageId: string | null };
 }
 
 export class DeliveryStore {
   constructor(private readonly db: Db) {}
 
-  async status(key: DeliveryKey): Promise<{ status: "pending" | "done"; destinationMessageId: string | null } | undefined> {
+  /**
+   * Claim a delivery for the fenced run attempt, in one statement: insert the pending row (or
+   * take over a pending one left by an earlier attempt), only while the attempt's lease holds.
+   * Throws {@link LeaseLostError} when it does not.
+   */
+  async claim(key: DeliveryKey, rfc822MessageId: string | undefined, fence: Fence): Promise<DeliveryClaim> {
     const rows = await this.db.query(
-      "SELECT status, destination_message_id FROM flow_deliveries WHERE flow_id = $1 AND destination_index = $2 AND source_message_id = $3",
-      [key.flowId, key.destinationIndex, key.sourceMessageId],
+      `WITH lease AS (
+         SELECT 1 FROM flow_runs
+          WHERE id = $5 AND status = 'running' AND lease_token = $6 AND lease_expires_at > now() + $7::int * interval '1 millisecond'
+       ), earlier AS (
+         SELECT status, destination_message_id, rfc822_message_id FROM flow_deliveries
+          WHERE flow_id = $1 AND destination_id = $2 AND source_message_id = $3
+       ), claimed AS (
+         INSERT INTO flow_deliveries (flow_id, destination_id, source_message_id, status, rfc822_message_id, claim_token)
+         SELECT $1, $2, $3, 'pending', $4, $6 FROM lease
+         ON CONFLICT (flow_id, destination_id, source_message_id)
+           DO UPDATE SET claim_token = EXCLUDED.claim_token, updated_at = now() WHERE flow_deliveries.status = 'pending'
+         RETURNING 1
+       )
+       SELECT EXISTS (SELECT 1 FROM lease) AS leased, e.status, e.destination_message_id, e.rfc822_message_id
+         FROM (SELECT 1) AS one LEFT JOIN earlier AS e ON true`,
+      [key.flowId, key.destinationId, key.sourceMessageId, rfc822MessageId ?? null, fence.runId, fence.token, Math.round(fence.marginMs)],
     );
-    return rows[0] ? { status: rows[0].status, destinationMessageId: rows[0].destination_message_id } : undefined;
+    const row = rows[0]!;
+    if (!row.leased) throw new LeaseLostError(fence.runId);
+    return row.status
+      ? { previous: { status: row.status, destinationMessageId: row.destination_message_id, rfc822MessageId: row.rfc822_message_id } }
+      : {};
   }
 
-  /** Of `sourceMessageIds`, those delivered (done) to every one of `destinationIndexes`. */
-  async doneSources(flowId: string, destinationIndexes: number[], sourceMessageIds: string[]): Promise<Set<string>> {
-    if (!destinationIndexes.length || !sourceMessageIds.length) return new Set();
+  /** Of `sourceMessageIds`, those delivered (done) to every one of `destinationIds`. */
+  async doneSources(flowId: string, destinationIds: string[], sourceMessageIds: string[]): Promise<Set<string>> {
+    if (!destinationIds.length || !sourceMessageIds.length) return new Set();
     const rows = await this.db.query<{ source_message_id: string }>(
       `SELECT source_message_id FROM flow_deliveries
-        WHERE flow_id = $1 AND destination_index = ANY($2::int[]) AND source_message_id = ANY($3::text[]) AND status = 'done'
+        WHERE flow_id = $1 AND destination_id = ANY($2::text[]) AND source_message_id = ANY($3::text[]) AND status = 'done'
         GROUP BY source_message_id HAVING count(*) = $4`,
-      [flowId, destinationIndexes, sourceMessageIds, destinationIndexes.length],
+      [flowId, destinationIds, sourceMessageIds, destinationIds.length],
     );
     return new Set(rows.map((r) => r.source_message_id));
   }
 
-  async markPending(key: DeliveryKey, rfc822MessageId: string | undefined): Promise<void> {
-    await this.db.query(
-      `INSERT INTO flow_deliveries (flow_id, destination_index, source_message_id, status, rfc822_message_id)
-       VALUES ($1, $2, $3, 'pending', $4) ON CONFLICT (flow_id, destination_index, source_message_id) DO NOTHING`,
-      [key.flowId, key.destinationIndex, key.sourceMessageId, rfc822MessageId ?? null],
-    );
-  }
-
+  /** Record a delivery made. Not fenced: what Google did is true whichever attempt did it. */
   async markDone(key: DeliveryKey, destinationMessageId: string): Promise<void> {
     await this.db.query(
       `UPDATE flow_deliveries SET status = 'done', destination_message_id = $4, updated_at = now()
-        WHERE flow_id = $1 AND destination_index = $2 AND source_message_id = $3`,
-      [key.flowId, key.destinationIndex, key.sourceMessageId, destinationMessageId],
+        WHERE flow_id = $1 AND destination_id = $2 AND source_message_id = $3`,
+      [key.flowId, key.destinationId, key.sourceMessageId, destinationMessageId],
     );
   }
 
@@ -69,17 +105,17 @@ export class DeliveryStore {
    * Deliver unless already delivered. Returns the destination message id and
    * whether this call made the delivery.
    */
-  async deliverOnce(key: DeliveryKey, rfc822MessageId: string | undefined, opts: DeliverOnceOptions): Promise<{ id: string; delivered: boolean }> {
-    const row = await this.status(key);
-    if (row?.status === "done") return { id: row.destinationMessageId ?? "", delivered: false };
-    if (row?.status === "pending" && opts.find) {
-      const found = await opts.find();
+  async deliverOnce(key: DeliveryKey, rfc822MessageId: string | undefined, fence: Fence, opts: DeliverOnceOptions): Promise<{ id: string; delivered: boolean }> {
+    const { previous } = await this.claim(key, rfc822MessageId, fence);
+    if (previous?.status === "done") return { id: previous.destinationMessageId ?? "", delivered: false };
+    const sought = previous?.rfc822MessageId ?? rfc822MessageId;
+    if (previous?.status === "pending" && opts.find && sought) {
+      const found = await opts.find(sought);
       if (found) {
         await this.markDone(key, found);
         return { id: found, delivered: false };
       }
     }
-    if (!row) await this.markPending(key, rfc822MessageId);
     const id = await opts.deliver();
     await this.markDone(key, id);
     return { id, delivered: true };

@@ -56,6 +56,22 @@ export class RunInterruptedError extends Error {
   }
 }
 
+/** The run attempt's lease expired or was taken over: stop before the next send; the run goes on elsewhere or later. */
+export class LeaseLostError extends RunInterruptedError {
+  constructor(readonly runId: string) {
+    super(`The lease on run ${runId} was lost: another runner may hold it.`);
+    this.name = "LeaseLostError";
+  }
+}
+
+/** Another runner holds a live lease on the run: try again after it expires (or the run finishes). */
+export class RunLeasedError extends RunInterruptedError {
+  constructor(readonly runId: string) {
+    super(`Run ${runId} is leased by another runner.`);
+    this.name = "RunLeasedError";
+  }
+}
+
 /** Classify one error (its `cause` chain is followed for wrapped network and database errors). */
 export function failureKind(err: unknown): FailureKind {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {

@@ -7,17 +7,20 @@
  * on with the others, and then throws so the run queue retries the run with
  * backoff. The retry skips what the deliveries ledger says is done.
  */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import type { FastifyBaseLogger } from "fastify";
 import { fetchRaw, fetchRecord, type ExportRecord, type ExportSpec, type GmailCaller } from "../../connector/gmail-export.ts";
 import { GoogleApiError } from "../../connector/errors.ts";
-import { failureKind, RunInterruptedError } from "./failure-kind.ts";
+import { failureKind, LeaseLostError, RunInterruptedError, RunLeasedError } from "./failure-kind.ts";
+import type { Fence } from "./deliveries.ts";
 import { COPYING_ACTIONS, IN_PLACE_ACTIONS } from "../../connector/gmail-import.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { CheckpointStore } from "./checkpoints.ts";
 import type { DeliveryStore } from "./deliveries.ts";
 import type { FlowStore } from "./flow-store.ts";
-import type { RunError, RunProgress, RunRow, RunStore } from "./run-store.ts";
+import type { Lease, RunError, RunProgress, RunRow, RunStore } from "./run-store.ts";
 import { MAX_RUN_ERRORS } from "./run-store.ts";
 import { planExport } from "./export-plan.ts";
 import { deliverRecord, type DestinationContext } from "./record-delivery.ts";
@@ -35,6 +38,10 @@ export interface FlowRunnerDeps {
   recordConcurrency?: number;
   /** How often progress is saved and a cancel from another process noticed. @defaultValue 250 ms */
   progressIntervalMs?: number;
+  /** How long a claim on a run holds without renewal (renewed with every progress save). @defaultValue {@link DEFAULT_RUN_LEASE_MS} */
+  leaseMs?: number;
+  /** This runner's name on its leases. @defaultValue host, pid and a random suffix */
+  owner?: string;
   /** What a run exports (triggers make a trigger-started run incremental). @defaultValue the flow's source export */
   exportSpec?: (flow: Flow, run: RunRow) => Promise<ExportSpec>;
 }
@@ -53,80 +60,127 @@ export function describeError(err: unknown): { code: string; message: string } {
   return { code, message: code === "internal_error" ? "Something went wrong on our side." : String(e.message ?? code) };
 }
 
+/** A run's lease lasts this long past its last renewal; a dead runner's run is taken over after it. */
+export const DEFAULT_RUN_LEASE_MS = 30_000;
+/** A delivery claim needs this much lease left at most (a third of the lease when shorter). */
+const MAX_CLAIM_MARGIN_MS = 10_000;
+
 export class FlowRunner {
   private readonly local = new Map<string, AbortController>();
-  constructor(private readonly deps: FlowRunnerDeps) {}
+  private readonly owner: string;
+  constructor(private readonly deps: FlowRunnerDeps) {
+    this.owner = deps.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  }
 
   /** Stop a run executing in this process at once (other processes notice at their next progress save). */
   cancelLocal(runId: string): void {
     this.local.get(runId)?.abort();
   }
 
+  /** True while this runner executes the run. */
+  isLocal(runId: string): boolean {
+    return this.local.has(runId);
+  }
+
   /**
-   * Execute a queued run, or take up again a run left running by a process that died.
+   * Execute a queued run, or take up again a run whose lease lapsed (its runner died or froze).
+   * The run is claimed under a lease this attempt renews with its progress; a run another runner
+   * holds under a live lease is not taken over ({@link RunLeasedError}, retried later).
    * Resolves when the run finished (or was canceled, or is gone); throws a transient error to
-   * have the run queue retry it. When `signal` aborts (shutdown), the run is left as it is for
-   * the queue to retry.
+   * have the run queue retry it. When `signal` aborts (shutdown), the lease is given up and the
+   * run left for the queue to retry.
    */
   async execute(runId: string, signal?: AbortSignal): Promise<void> {
-    const run = await this.deps.runs.find(runId);
-    if (!run || !(await this.deps.runs.start(runId))) return;
-    const log = this.deps.log.child({ runId, flowId: run.flowId });
-    let flow: Flow;
-    try {
-      flow = await this.deps.flows.get(run.accountId, run.flowId);
-      if (this.deps.exportSpec) flow = { ...flow, source: { ...flow.source, export: await this.deps.exportSpec(flow, run) } };
-    } catch (err) {
-      if (failureKind(err) === "permanent") return; // deleted with its runs meanwhile
-      throw err;
-    }
+    if (this.local.has(runId)) throw new RunLeasedError(runId);
+    const leaseMs = this.deps.leaseMs ?? DEFAULT_RUN_LEASE_MS;
+    const claimed = await this.deps.runs.claim(runId, this.owner, leaseMs);
+    if (claimed === undefined) return;
+    if (claimed === "leased") throw new RunLeasedError(runId);
+    const lease = claimed;
     const stop = new AbortController();
     this.local.set(runId, stop);
+    const log = this.deps.log.child({ runId });
+    try {
+      const run = await this.deps.runs.find(runId);
+      if (!run) return;
+      let flow: Flow;
+      try {
+        flow = await this.deps.flows.get(run.accountId, run.flowId);
+        if (this.deps.exportSpec) flow = { ...flow, source: { ...flow.source, export: await this.deps.exportSpec(flow, run) } };
+      } catch (err) {
+        if (failureKind(err) === "permanent") return; // deleted with its runs meanwhile
+        throw err;
+      }
+      await this.attempt(run, flow, lease, stop, signal, log.child({ flowId: run.flowId }));
+    } catch (err) {
+      // Not finished here: give the lease up so the retry need not wait for it to lapse.
+      await this.deps.runs.release(lease).catch(() => {});
+      throw err;
+    } finally {
+      this.local.delete(runId);
+    }
+  }
+
+  private async attempt(run: RunRow, flow: Flow, lease: Lease, stop: AbortController, signal: AbortSignal | undefined, log: FastifyBaseLogger): Promise<void> {
+    const leaseMs = this.deps.leaseMs ?? DEFAULT_RUN_LEASE_MS;
     const onShutdown = () => stop.abort();
     signal?.addEventListener("abort", onShutdown);
-    const state: RunState = { progress: { exported: 0, imported: 0, failed: 0 }, errors: [] };
+    const state: RunState = { progress: { exported: 0, imported: 0, failed: 0 }, errors: [], leaseLost: false };
     const flush = async () => {
-      const status = await this.deps.runs.saveProgress(runId, state.progress, state.errors);
-      if (status !== "running") stop.abort();
+      const { status, leased } = await this.deps.runs.saveProgress(lease, leaseMs, state.progress, state.errors);
+      if (status === "running" && !leased) state.leaseLost = true;
+      if (status !== "running" || !leased) stop.abort();
     };
+    // Progress and lease renewal together; a renewal that keeps failing (the database away) lets the lease lapse.
     const timer = setInterval(() => void flush().catch((err) => log.warn({ err }, "saving progress failed")), this.deps.progressIntervalMs ?? 250);
-    log.info({ attempt: run.attempts + 1 }, "run started");
+    log.info({ attempt: lease.attempt, leaseToken: lease.token }, "run started");
     try {
-      const outcome = await this.exportAndDeliver(run.accountId, flow, state, stop.signal, log);
+      const outcome = await this.exportAndDeliver(run.accountId, flow, lease, state, stop, log);
       clearInterval(timer);
+      if (state.leaseLost) throw new LeaseLostError(run.id);
       if (stop.signal.aborted) {
-        await flush();
-        log.info({ progress: state.progress, shutdown: signal?.aborted ?? false }, "run stopped");
+        if (signal?.aborted) {
+          await flush().catch(() => {});
+          log.info({ progress: state.progress }, "run stopped by shutdown: it will be retried");
+          throw new RunInterruptedError("The process shut down during the run: it will be retried.");
+        }
+        await flush().catch(() => {});
+        if (state.leaseLost) throw new LeaseLostError(run.id);
+        log.info({ progress: state.progress }, "run stopped: canceled");
         return;
       }
       if (outcome.deferred > 0) {
-        await flush();
+        await flush().catch(() => {});
         throw new RunInterruptedError(`${outcome.deferred} records met a transient failure: the run will be retried.`, { cause: outcome.transient });
       }
       if (outcome.nextHistoryId) await this.deps.checkpoints.save(flow.id, outcome.nextHistoryId);
-      await this.deps.runs.finish(runId, "succeeded", state.progress, state.errors);
+      await this.deps.runs.finish(lease, "succeeded", state.progress, state.errors);
       log.info({ progress: state.progress }, "run succeeded");
     } catch (err) {
       clearInterval(timer);
-      if (signal?.aborted) return;
       const cause = err instanceof SourceFailure ? err.cause : err;
       if (failureKind(cause) === "transient") {
-        await flush().catch(() => {});
-        log.warn({ err: cause, progress: state.progress }, "run interrupted by a transient failure: it will be retried");
+        if (cause instanceof LeaseLostError) log.warn({ progress: state.progress }, "run lease lost: stopped before the next delivery");
+        else if (!(cause instanceof RunInterruptedError && signal?.aborted)) {
+          await flush().catch(() => {});
+          log.warn({ err: cause, progress: state.progress }, "run interrupted by a transient failure: it will be retried");
+        }
         throw cause;
       }
       const failure = describeError(cause);
       if (failure.code === "internal_error") log.error({ err: cause }, "run failed");
       else log.warn({ code: failure.code }, "run failed: permanent error");
-      await this.deps.runs.finish(runId, "failed", state.progress, [failure, ...state.errors]);
+      await this.deps.runs.finish(lease, "failed", state.progress, [failure, ...state.errors]);
     } finally {
       clearInterval(timer);
       signal?.removeEventListener("abort", onShutdown);
-      this.local.delete(runId);
     }
   }
 
-  private async exportAndDeliver(accountId: string, flow: Flow, state: RunState, stop: AbortSignal, log: FastifyBaseLogger): Promise<AttemptOutcome> {
+  private async exportAndDeliver(accountId: string, flow: Flow, lease: Lease, state: RunState, stopper: AbortController, log: FastifyBaseLogger): Promise<AttemptOutcome> {
+    const stop = stopper.signal;
+    const leaseMs = this.deps.leaseMs ?? DEFAULT_RUN_LEASE_MS;
+    const fence: Fence = { runId: lease.runId, token: lease.token, marginMs: Math.min(MAX_CLAIM_MARGIN_MS, leaseMs / 3) };
     const { gmail, connections, deliveries, checkpoints } = this.deps;
     const sourceId = flow.source.connectionId;
     const srcRaw: GmailCaller = (method, fn) => gmail.run(accountId, sourceId, method, fn);
@@ -193,8 +247,14 @@ export class FlowRunner {
       for (const dest of dests) {
         if (stop.aborted) return;
         try {
-          await deliverRecord(deliveries, flow.id, dest, record, rawOnce);
+          await deliverRecord(deliveries, flow.id, fence, dest, record, rawOnce);
         } catch (err) {
+          if (err instanceof LeaseLostError) {
+            // Another runner may hold the run now: no further send from this one.
+            state.leaseLost = true;
+            stopper.abort();
+            return;
+          }
           const cause = err instanceof SourceFailure ? err.cause : err;
           if (failureKind(cause) === "transient") deferred ??= cause;
           else if (err instanceof SourceFailure) throw err;
@@ -215,7 +275,7 @@ export class FlowRunner {
     };
 
     for await (const page of plan.pages) {
-      const done = ledgered ? await deliveries.doneSources(flow.id, dests.map((d) => d.index), page) : new Set<string>();
+      const done = ledgered ? await deliveries.doneSources(flow.id, dests.map((d) => d.spec.id), page) : new Set<string>();
       let next = 0;
       let halt = false;
       const worker = async () => {
@@ -246,6 +306,8 @@ export class FlowRunner {
 interface RunState {
   progress: RunProgress;
   errors: RunError[];
+  /** The attempt's lease lapsed or was taken over. */
+  leaseLost: boolean;
 }
 
 /** What one attempt did besides counting. */

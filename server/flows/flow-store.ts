@@ -8,7 +8,7 @@ import { isUniqueViolation } from "../store/db.ts";
 import { newId } from "../secrets.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../connections/paging.ts";
-import { checkDestinations, toFlow, withExportDefaults, type Flow, type FlowInput } from "./flow.ts";
+import { assignDestinationIds, checkDestinations, toFlow, withExportDefaults, type Flow, type FlowDestination, type FlowInput } from "./flow.ts";
 
 export class FlowStore {
   constructor(private readonly db: Db) {}
@@ -32,7 +32,7 @@ export class FlowStore {
   async create(accountId: string, input: FlowInput): Promise<Flow> {
     const id = newId("flw");
     return this.write(input.name, async (q) => {
-      const definition = await this.definition(q, accountId, input);
+      const definition = await this.definition(q, accountId, input, []);
       await q.query("INSERT INTO flows (id, account_id, name, definition) VALUES ($1, $2, $3, $4::jsonb)", [id, accountId, input.name, JSON.stringify(definition)]);
       await this.link(q, id, input);
       return this.get(accountId, id, q);
@@ -48,7 +48,7 @@ export class FlowStore {
         source: patch.source ?? current.source,
         destinations: patch.destinations ?? current.destinations,
       };
-      const definition = await this.definition(q, accountId, input);
+      const definition = await this.definition(q, accountId, input, current.destinations);
       await q.query(
         "UPDATE flows SET name = $3, definition = $4::jsonb, updated_at = date_trunc('milliseconds', now()) WHERE id = $1 AND account_id = $2",
         [id, accountId, input.name, JSON.stringify(definition)],
@@ -64,7 +64,7 @@ export class FlowStore {
     if (!rows[0]) throw notFound("Flow");
   }
 
-  private async definition(q: Queryable, accountId: string, input: FlowInput) {
+  private async definition(q: Queryable, accountId: string, input: FlowInput, current: FlowDestination[]) {
     checkDestinations(input.source, input.destinations);
     const ids = [...new Set([input.source.connectionId, ...input.destinations.map((d) => d.connectionId)])];
     // FOR SHARE: a connection being deleted meanwhile waits for (or fails) this write.
@@ -77,7 +77,7 @@ export class FlowStore {
       if (!row) throw new ApiError("not_found", `Connection ${cid} not found.`);
       if (row.application !== "gmail") throw new ApiError("validation_failed", `Connection ${cid} is not a Google Mail connection.`);
     }
-    return { source: { connectionId: input.source.connectionId, export: withExportDefaults(input.source.export) }, destinations: input.destinations };
+    return { source: { connectionId: input.source.connectionId, export: withExportDefaults(input.source.export) }, destinations: assignDestinationIds(input.destinations, current) };
   }
 
   private async link(q: Queryable, flowId: string, input: FlowInput): Promise<void> {

@@ -9,7 +9,7 @@ import type { ConnectionStore } from "../connections/connection-store.ts";
 import { BullRunQueue } from "./bull-run-queue.ts";
 import { CheckpointStore } from "./checkpoints.ts";
 import { DeliveryStore } from "./deliveries.ts";
-import { FlowRunner, describeError } from "./flow-runner.ts";
+import { FlowRunner, describeError, type DEFAULT_RUN_LEASE_MS } from "./flow-runner.ts";
 import { FlowStore } from "./flow-store.ts";
 import { MemoryRunQueue } from "./memory-run-queue.ts";
 import { RunInterruptedError } from "./failure-kind.ts";
@@ -24,7 +24,14 @@ export interface FlowTuning {
   retry?: Partial<RunRetryPolicy>;
   /** Records in progress at once per run. @defaultValue 8 */
   recordConcurrency?: number;
+  /** How long a run's lease holds past its last renewal. @defaultValue {@link DEFAULT_RUN_LEASE_MS} (30 s) */
+  leaseMs?: number;
+  /** How often runs with no live job or lease are queued again. @defaultValue {@link DEFAULT_RECONCILE_INTERVAL_MS} (1 min) */
+  reconcileIntervalMs?: number;
 }
+
+/** How often reconciliation looks for runs left behind. */
+export const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
 
 export interface FlowsOptions {
   db: Db;
@@ -51,7 +58,12 @@ export interface Flows {
   runs: RunStore;
   runner: FlowRunner;
   queue: RunQueue;
-  /** Take up runs a stopped process left (single-process mode; BullMQ keeps its own jobs). */
+  /**
+   * Queue again every run that is queued, or running with no live lease, and that the queue
+   * does not hold (a run left by a stopped process; a job Redis lost). Idempotent.
+   */
+  reconcile(): Promise<void>;
+  /** Reconcile now, then every `reconcileIntervalMs` until `close`. */
   recover(): Promise<void>;
   close(): Promise<void>;
 }
@@ -70,6 +82,7 @@ export function createFlows(opts: FlowsOptions): Flows {
     gmail: opts.gmail,
     log: opts.log,
     recordConcurrency: tuning.recordConcurrency,
+    leaseMs: tuning.leaseMs,
     exportSpec: opts.hooks?.exportSpec,
   });
   const ended = (runId: string) => opts.hooks?.runEnded?.(runId).catch((err) => opts.log.warn({ err, runId }, "run end hook failed"));
@@ -88,15 +101,33 @@ export function createFlows(opts: FlowsOptions): Flows {
         onFinalFailure: failRun,
         onRetry: (runId, err, delayMs) => opts.log.warn({ err, runId, delayMs }, "run attempt failed: it will be retried"),
       });
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const reconcile = async () => {
+    for (const id of await runs.orphans()) {
+      if (closed) return;
+      if (!runner.isLocal(id)) await queue.enqueue(id);
+    }
+  };
   return {
     flows,
     runs,
     runner,
     queue,
+    reconcile,
     async recover() {
-      if (opts.redisUrl) return;
-      for (const id of await runs.unfinished()) await queue.enqueue(id);
+      if (closed || timer) return;
+      await reconcile().catch((err) => opts.log.warn({ err }, "reconciling runs failed"));
+      timer = setInterval(
+        () => void reconcile().catch((err) => opts.log.warn({ err }, "reconciling runs failed")),
+        tuning.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS,
+      );
+      timer.unref();
     },
-    close: () => queue.close(),
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await queue.close();
+    },
   };
 }

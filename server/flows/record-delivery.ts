@@ -5,11 +5,12 @@
  */
 import type { ExportRecord, GmailCaller } from "../../connector/gmail-export.ts";
 import { actInPlace, composeFor, copyRaw, deliverComposed, findByMessageId, COMPOSING_ACTIONS, COPYING_ACTIONS } from "../../connector/gmail-import.ts";
-import { deliveryMessageId, type DeliveryStore } from "./deliveries.ts";
+import { deliveryMessageId, type DeliveryStore, type Fence } from "./deliveries.ts";
 import type { FlowDestination } from "./flow.ts";
 
 /** A destination ready to receive: its caller and what it knows about its mailbox. */
 export interface DestinationContext {
+  /** The destination's place in the flow (run errors name it). */
   index: number;
   spec: FlowDestination;
   call: GmailCaller;
@@ -22,16 +23,17 @@ export interface DestinationContext {
 export async function deliverRecord(
   deliveries: DeliveryStore,
   flowId: string,
+  fence: Fence,
   dest: DestinationContext,
   record: ExportRecord,
   raw: () => Promise<Buffer>,
 ): Promise<void> {
   const { action, labelIds } = dest.spec.import;
-  const key = { flowId, destinationIndex: dest.index, sourceMessageId: record.id };
+  const key = { flowId, destinationId: dest.spec.id, sourceMessageId: record.id };
   if (COMPOSING_ACTIONS.includes(action)) {
     const messageId = deliveryMessageId(key);
-    await deliveries.deliverOnce(key, messageId, {
-      find: () => findByMessageId(dest.call, messageId),
+    await deliveries.deliverOnce(key, messageId, fence, {
+      find: (sought) => findByMessageId(dest.call, sought),
       deliver: async () => {
         const mail = await composeFor(record, action, dest.spec.mapping, { ownAddress: dest.email, messageId, sameMailbox: dest.sameMailbox });
         return deliverComposed(dest.call, action, mail.raw, mail.threadId);
@@ -41,8 +43,8 @@ export async function deliverRecord(
   }
   if (COPYING_ACTIONS.includes(action)) {
     const original = record.messageId;
-    await deliveries.deliverOnce(key, original, {
-      find: original && !dest.sameMailbox ? () => findByMessageId(dest.call, original) : undefined,
+    await deliveries.deliverOnce(key, original, fence, {
+      find: original && !dest.sameMailbox ? (sought) => findByMessageId(dest.call, sought) : undefined,
       deliver: async () => copyRaw(dest.call, action as "insert" | "import", await raw(), labelIds),
     });
     return;

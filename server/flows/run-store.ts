@@ -39,6 +39,14 @@ export interface RunRow extends Run {
   attempts: number;
 }
 
+/** A run attempt's hold on its run: the fencing token every delivery claim carries. */
+export interface Lease {
+  runId: string;
+  token: number;
+  /** The attempt's number, from 1. */
+  attempt: number;
+}
+
 /** Errors kept per run; the rest are only counted in `progress.failed`. */
 export const MAX_RUN_ERRORS = 100;
 
@@ -101,43 +109,66 @@ export class RunStore {
     return toPage(rows as any[], limit, (r) => publicRun(toRun(r)));
   }
 
-  /** Mark a queued (or, on a retry after a crash, running) run as running; false when it is finished or gone. */
-  async start(id: string): Promise<boolean> {
-    const rows = await this.db.query(
+  /**
+   * Claim a run for one attempt: mark it running under a new lease held by `owner` for
+   * `leaseMs`, with a new lease (fencing) token. A run still leased to another owner is not
+   * taken over before its lease expires. Returns the lease, `"leased"` when another runner holds
+   * the run, or undefined when the run is finished or gone.
+   */
+  async claim(id: string, owner: string, leaseMs: number): Promise<Lease | "leased" | undefined> {
+    const rows = await this.db.query<{ lease_token: string; attempts: number }>(
       `UPDATE flow_runs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
-              progress = '{"exported": 0, "imported": 0, "failed": 0}'::jsonb, errors = '[]'::jsonb
-        WHERE id = $1 AND status IN ('queued', 'running') RETURNING id`,
-      [id],
+              progress = '{"exported": 0, "imported": 0, "failed": 0}'::jsonb, errors = '[]'::jsonb,
+              lease_owner = $2, lease_token = lease_token + 1, lease_expires_at = now() + $3::int * interval '1 millisecond'
+        WHERE id = $1 AND status IN ('queued', 'running') AND (lease_expires_at IS NULL OR lease_expires_at <= now() OR lease_owner = $2)
+        RETURNING lease_token, attempts`,
+      [id, owner, Math.round(leaseMs)],
     );
-    return rows.length > 0;
+    if (rows[0]) return { runId: id, token: Number(rows[0].lease_token), attempt: rows[0].attempts };
+    const run = await this.find(id);
+    return run && (run.status === "queued" || run.status === "running") ? "leased" : undefined;
   }
 
-  /** Save progress; returns the run's status now (a cancel from any process shows here). */
-  async saveProgress(id: string, progress: RunProgress, errors: RunError[]): Promise<RunStatus | undefined> {
-    const rows = await this.db.query<{ status: RunStatus }>(
-      `UPDATE flow_runs SET progress = CASE WHEN status = 'running' THEN $2::jsonb ELSE progress END,
-              errors = CASE WHEN status = 'running' THEN $3::jsonb ELSE errors END
-        WHERE id = $1 RETURNING status`,
-      [id, JSON.stringify(progress), JSON.stringify(errors.slice(0, MAX_RUN_ERRORS))],
+  /**
+   * Save progress and renew the lease, while the lease is the attempt's and live. Returns the
+   * run's status (a cancel from any process shows here) and whether the lease still holds.
+   */
+  async saveProgress(lease: Lease, leaseMs: number, progress: RunProgress, errors: RunError[]): Promise<{ status: RunStatus | undefined; leased: boolean }> {
+    const rows = await this.db.query<{ status: RunStatus; leased: boolean }>(
+      `UPDATE flow_runs SET
+              progress = CASE WHEN status = 'running' AND lease_token = $4 THEN $2::jsonb ELSE progress END,
+              errors = CASE WHEN status = 'running' AND lease_token = $4 THEN $3::jsonb ELSE errors END,
+              lease_expires_at = CASE WHEN status = 'running' AND lease_token = $4 AND lease_expires_at > now()
+                                      THEN now() + $5::int * interval '1 millisecond' ELSE lease_expires_at END
+        WHERE id = $1 RETURNING status, (lease_token = $4 AND lease_expires_at > now()) AS leased`,
+      [lease.runId, JSON.stringify(progress), JSON.stringify(errors.slice(0, MAX_RUN_ERRORS)), lease.token, Math.round(leaseMs)],
     );
-    return rows[0]?.status;
+    return { status: rows[0]?.status, leased: rows[0]?.leased === true };
   }
 
-  /** Finish a running run (a canceled one stays canceled). */
-  async finish(id: string, status: "succeeded" | "failed", progress: RunProgress, errors: RunError[]): Promise<void> {
+  /** Give the lease up at once (an attempt that ends without finishing the run), so a retry need not wait for it. */
+  async release(lease: Lease): Promise<void> {
+    await this.db.query("UPDATE flow_runs SET lease_expires_at = now() WHERE id = $1 AND lease_token = $2 AND lease_expires_at > now()", [lease.runId, lease.token]);
+  }
+
+  /** Finish a running run under the attempt's lease (a canceled one stays canceled; a run taken over is not touched). */
+  async finish(lease: Lease, status: "succeeded" | "failed", progress: RunProgress, errors: RunError[]): Promise<void> {
     await this.db.query(
-      `UPDATE flow_runs SET status = $2, progress = $3::jsonb, errors = $4::jsonb, finished_at = now()
-        WHERE id = $1 AND status IN ('queued', 'running')`,
-      [id, status, JSON.stringify(progress), JSON.stringify(errors.slice(0, MAX_RUN_ERRORS))],
+      `UPDATE flow_runs SET status = $2, progress = $3::jsonb, errors = $4::jsonb, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+        WHERE id = $1 AND status IN ('queued', 'running') AND lease_token = $5`,
+      [lease.runId, status, JSON.stringify(progress), JSON.stringify(errors.slice(0, MAX_RUN_ERRORS)), lease.token],
     );
   }
 
-  /** Fail an unfinished run with `error` first, keeping the progress and errors its last attempt saved. */
+  /**
+   * Fail an unfinished run whose attempts are spent, with `error` first, keeping the progress and
+   * errors its last attempt saved. A run another runner holds under a live lease is left to it.
+   */
   async fail(id: string, error: RunError): Promise<void> {
     await this.db.query(
       `UPDATE flow_runs SET status = 'failed', finished_at = now(),
               errors = (SELECT jsonb_agg(e ORDER BY n) FROM jsonb_array_elements(jsonb_build_array($2::jsonb) || errors) WITH ORDINALITY AS t(e, n) WHERE n <= ${MAX_RUN_ERRORS})
-        WHERE id = $1 AND status IN ('queued', 'running')`,
+        WHERE id = $1 AND status IN ('queued', 'running') AND (lease_expires_at IS NULL OR lease_expires_at <= now())`,
       [id, JSON.stringify(error)],
     );
   }
@@ -154,8 +185,15 @@ export class RunStore {
     throw new ApiError("run_not_active", `The run has already ${run.status}.`);
   }
 
-  /** Runs left queued or running (by a process that stopped): the in-process queue takes them up again at start. */
-  async unfinished(): Promise<string[]> {
-    return (await this.db.query<{ id: string }>("SELECT id FROM flow_runs WHERE status IN ('queued', 'running') ORDER BY created_at")).map((r) => r.id);
+  /**
+   * Runs queued, or running with no live lease: those a stopped or lost runner may have left.
+   * Reconciliation queues them again (the queue ignores the ones it already holds).
+   */
+  async orphans(limit = 1000): Promise<string[]> {
+    const rows = await this.db.query<{ id: string }>(
+      `SELECT id FROM flow_runs WHERE status IN ('queued', 'running') AND (lease_expires_at IS NULL OR lease_expires_at <= now())
+        ORDER BY created_at LIMIT ${Math.trunc(limit)}`,
+    );
+    return rows.map((r) => r.id);
   }
 }

@@ -42,7 +42,8 @@ describe("deliver once", () => {
     await w.t.store.db.query("UPDATE flow_deliveries SET status = 'pending', destination_message_id = NULL WHERE flow_id = $1", [flowId]);
     // One of them a Message-ID this test can compute: the deterministic one the run gave the message.
     const rows = await w.t.store.db.query<{ source_message_id: string; rfc822_message_id: string }>("SELECT * FROM flow_deliveries WHERE flow_id = $1", [flowId]);
-    for (const r of rows) expect(r.rfc822_message_id).toBe(deliveryMessageId({ flowId, destinationIndex: 0, sourceMessageId: r.source_message_id }));
+    const destinationId = (await w.a.get(`/v1/flows/${flowId}`)).json().destinations[0].id;
+    for (const r of rows) expect(r.rfc822_message_id).toBe(deliveryMessageId({ flowId, destinationId, sourceMessageId: r.source_message_id }));
 
     // The retried run finds both in the destination mailbox.
     const retried = await w.run(flowId);
@@ -58,11 +59,12 @@ describe("deliver once", () => {
     const dst = await w.mailbox();
     const flowId = await w.flow({ source: { connectionId: src.connectionId, export: { query: "subject:never" } }, destinations: [{ connectionId: dst.connectionId, import: { action: "send" } }] });
     const [message] = (await w.user(src.email)).messages;
-    const key = { flowId, destinationIndex: 0, sourceMessageId: message!.id };
+    const destinationId = (await w.a.get(`/v1/flows/${flowId}`)).json().destinations[0].id;
+    const key = { flowId, destinationId, sourceMessageId: message!.id };
     // A crash before the send: the pending row exists, Google has nothing.
     await w.t.store.db.query(
-      "INSERT INTO flow_deliveries (flow_id, destination_index, source_message_id, status, rfc822_message_id) VALUES ($1, 0, $2, 'pending', $3)",
-      [flowId, message!.id, deliveryMessageId(key)],
+      "INSERT INTO flow_deliveries (flow_id, destination_id, source_message_id, status, rfc822_message_id) VALUES ($1, $2, $3, 'pending', $4)",
+      [flowId, destinationId, message!.id, deliveryMessageId(key)],
     );
     expect((await w.run(flowId)).progress).toEqual({ exported: 1, imported: 1, failed: 0 });
     expect(await sentCount(dst.email, "Fwd: never sent")).toBe(1);
