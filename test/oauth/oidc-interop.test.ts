@@ -145,6 +145,11 @@ describe("interop with oidc-provider (a standards-compliant OpenID provider)", (
     expect((await call("post", `/v1/connections/${connection.id}/test`)).json()).toMatchObject({ ok: false, error: { code: "not_authorized" } });
     expect(await op.active(refreshToken)).toBe(true);
 
+    // Another account cannot see it, let alone retry it.
+    const stranger = await t.newAccount();
+    expect((await api(t.app, stranger).post(`/v1/connections/${connection.id}/revoke`)).statusCode).toBe(404);
+    expect(await op.active(refreshToken)).toBe(true);
+
     const retried = await call("post", `/v1/connections/${connection.id}/revoke`);
     expect(retried.statusCode, retried.body).toBe(200);
     expect(retried.json()).toMatchObject({ status: "unauthorized", revocation: null });
