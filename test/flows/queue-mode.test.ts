@@ -26,7 +26,7 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("flows in queue mode (Postgre
   beforeAll(async () => {
     const redis = new Redis(testRedisUrl!);
     redisClients.push(redis);
-    w = await flowWorld({ backend: postgresBackend!, env: queueEnv(), deps: { redis } });
+    w = await flowWorld({ backend: postgresBackend!, env: queueEnv(), deps: { redis, flows: { retry: { attempts: 30, baseMs: 20, maxMs: 200 } } } });
     store = w.t.store;
   });
   afterAll(async () => {
@@ -74,5 +74,24 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("flows in queue mode (Postgre
     expect(sent).toHaveLength(listed);
     const rows = await store.db.query("SELECT count(*)::int AS n FROM flow_deliveries WHERE flow_id = $1 AND status = 'done'", [flowId]);
     expect(rows[0]!.n).toBe(listed);
+  });
+
+  it("retries a run through Google answering 503 to 20 % of calls (BullMQ attempts with backoff), every record sent once", async () => {
+    const src = await w.mailbox({ generate: 30 });
+    const dst = await w.mailbox();
+    const flowId = await w.flow({ source: { connectionId: src.connectionId, export: { format: "metadata", maxMessages: 100 } }, destinations: [{ connectionId: dst.connectionId, import: { action: "send" } }] });
+    const records = (await w.user(src.email)).messages.filter((m) => !m.labelIds.some((l) => l === "SPAM" || l === "TRASH"));
+    await w.google.admin("PUT", "/settings", { faults: { status: 503, rate: 0.2 } });
+    let run;
+    try {
+      run = await w.run(flowId);
+    } finally {
+      await w.google.admin("PUT", "/settings", { faults: null });
+    }
+    expect(run).toMatchObject({ status: "succeeded", progress: { exported: records.length, imported: records.length, failed: 0 }, errors: [] });
+    const sent = (await w.user(dst.email)).messages.filter((m) => m.labelIds.includes("SENT"));
+    expect(sent.map((m) => m.subject).sort()).toEqual(records.map((m) => `Fwd: ${m.subject}`).sort());
+    const [row] = await store.db.query<{ attempts: number }>("SELECT attempts FROM flow_runs WHERE id = $1", [run.id]);
+    expect(row!.attempts).toBeGreaterThan(1);
   });
 });
