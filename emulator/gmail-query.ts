@@ -26,6 +26,7 @@ export interface SearchTarget {
   internalDate: number;
   messageId: string;
   attachmentNames: string[];
+  hasAttachment: boolean;
   size: number;
 }
 
@@ -236,7 +237,7 @@ function term(op: string | undefined, raw: string, m: SearchTarget, ctx: { now: 
     case "category":
       return m.labelIds.includes(`CATEGORY_${value === "primary" ? "PERSONAL" : value.toUpperCase()}`);
     case "has":
-      if (value === "attachment") return m.attachmentNames.length > 0;
+      if (value === "attachment") return m.hasAttachment;
       if (value === "userlabels") return m.labelIds.some((l) => l.startsWith("Label_"));
       if (value === "nouserlabels") return !m.labelIds.some((l) => l.startsWith("Label_"));
       return false;

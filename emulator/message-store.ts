@@ -84,6 +84,7 @@ export function searchTarget(user: Mailbox, message: StoredMessage): SearchTarge
       internalDate: message.internalDate,
       messageId: h("Message-ID").replace(/^<|>$/g, ""),
       attachmentNames: message.parsed.attachmentNames.map((n) => n.toLowerCase()),
+      hasAttachment: message.parsed.hasAttachment,
       size: message.raw.length,
     };
     searchCache.set(message, fixed);

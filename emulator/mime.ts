@@ -40,6 +40,7 @@ export interface ParsedMessage {
   snippet: string;
   /** Plain text of the body, for free-text search. */
   text: string;
+  /** Some part has an attachmentId (named or not), as `has:attachment` counts them. */
   hasAttachment: boolean;
   attachmentNames: string[];
 }
@@ -143,6 +144,7 @@ async function parseTree(raw: Buffer): Promise<ParsedMessage> {
   let root: ParsedPart | undefined;
   const texts: Array<{ mimeType: string; text: string }> = [];
   const attachmentNames: string[] = [];
+  let hasAttachment = false;
   for (const { node, chunks } of nodes) {
     const parent = node.parentNode ? parts.get(node.parentNode as MimeNode) : undefined;
     const depth = node.parentNode ? (depths.get(node.parentNode as MimeNode) ?? 0) + 1 : 0;
@@ -164,6 +166,7 @@ async function parseTree(raw: Buffer): Promise<ParsedMessage> {
       part.data = await decodeBody(node, chunks);
       part.isAttachment = filename !== "" || !mimeType.startsWith("text/");
       if (filename) attachmentNames.push(filename);
+      hasAttachment ||= part.isAttachment;
       if (!part.isAttachment && (mimeType === "text/plain" || mimeType === "text/html")) {
         texts.push({ mimeType, text: decodeText(part.data, node.charset) });
       }
@@ -181,7 +184,7 @@ async function parseTree(raw: Buffer): Promise<ParsedMessage> {
     headers: root.headers,
     snippet: escapeHtml(text.slice(0, 200)),
     text,
-    hasAttachment: attachmentNames.length > 0,
+    hasAttachment,
     attachmentNames,
   };
 }

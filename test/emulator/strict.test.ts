@@ -89,3 +89,27 @@ describe("search by age", () => {
     expect(await box.subjects("newer_than:3d")).toEqual(["two days"]);
   });
 });
+
+describe("has:attachment", () => {
+  it("counts every part with an attachmentId, named or not", async () => {
+    const build = (subject: string, attachments: Array<{ filename?: string | false; content: string; contentType: string }>) =>
+      new Promise<string>((resolve, reject) =>
+        new MailComposer({ from: "a@x.test", to: "att@x.test", subject, text: "body", attachments })
+          .compile()
+          .build((e, m) => (e ? reject(e) : resolve(m.toString("base64url")))),
+      );
+    const box = await mailbox("att@x.test", [
+      { raw: await build("named", [{ filename: "a.pdf", content: "%PDF", contentType: "application/pdf" }]) },
+      { raw: await build("unnamed", [{ filename: false, content: "\u0000\u0001", contentType: "application/octet-stream" }]) },
+      { raw: await build("plain", []) },
+    ]);
+    expect(await box.subjects("has:attachment")).toEqual(["named", "unnamed"]);
+    expect(await box.subjects("-has:attachment")).toEqual(["plain"]);
+    // The unnamed part is what Gmail shows: no filename, an attachmentId.
+    const id = (await box.api.users.messages.list({ userId: "me", q: "subject:unnamed" })).data.messages![0].id!;
+    const parts = (await box.api.users.messages.get({ userId: "me", id })).data.payload!.parts!;
+    const unnamed = parts.find((p) => p.mimeType === "application/octet-stream")!;
+    expect(unnamed.filename).toBe("");
+    expect(unnamed.body!.attachmentId).toBeTruthy();
+  });
+});
