@@ -174,6 +174,30 @@ describe("interop with oidc-provider (a standards-compliant OpenID provider)", (
     expect((await call("get", `/v1/connections/${connection.id}`)).json()).toMatchObject({ status: "unauthorized", email: null });
   });
 
+  it("an ID token that does not verify (another issuer, unknown keys) is refused and changes nothing", async () => {
+    for (const [env, problem] of [
+      [{ GOOGLE_ISSUER: "https://accounts.google.com" }, "wrong issuer"],
+      [{ GOOGLE_CERTS_URL: `${issuer}/no-such-jwks` }, "could not be fetched"],
+    ] as const) {
+      const other = await startTestApp({ env: { PUBLIC_URL, ...op.env, ...env } });
+      try {
+        const c = api(other.app, other.adminToken);
+        const ic = (await c.post("/v1/iclients", { name: "oidc-provider", application: "gmail", ...op.client })).json();
+        const connection = (await c.post("/v1/connections", { name: "strict", application: "gmail", scopes: [READONLY], iClientId: ic.id })).json();
+        const redirect = await op.consent((await c.post(`/v1/connections/${connection.id}/authorize`)).json().authorizeUrl, "fay@example.org");
+        // Without the optional `iss` parameter only the ID token can tell who answered.
+        redirect.searchParams.delete("iss");
+        const res = await other.app.inject({ url: redirect.pathname + redirect.search });
+        expect(res.statusCode).toBe(400);
+        expect(res.body).toContain("id_token_invalid");
+        expect(res.body).toContain(problem);
+        expect((await c.get(`/v1/connections/${connection.id}`)).json()).toMatchObject({ status: "unauthorized", email: null });
+      } finally {
+        await other.close();
+      }
+    }
+  });
+
   it("never shows a token or the client secret in a response or a log line", () => {
     const everything = seen.join("\n") + t.logs.join("");
     expect(everything).not.toContain(op.client.clientSecret);
