@@ -13,7 +13,8 @@ import { startService, http, type ServiceProcess } from "../support/cluster.ts";
 import { DataDirInUseError, lockDataDir } from "../../server/store/data-dir-lock.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
-const TIMEOUT = 90_000;
+// Each case starts real processes (PGlite init and migrations); a busy machine takes its time.
+const TIMEOUT = 180_000;
 
 /** Variables that would take a process off the embedded database or fix its admin token. */
 const CLEARED = ["DATABASE_URL", "REDIS_URL", "ADMIN_TOKEN", "SECRETS_KEY"];
