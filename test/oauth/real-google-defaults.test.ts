@@ -28,5 +28,20 @@ describe("defaults for real Google", () => {
       userinfoUrl: "https://www.googleapis.com/oauth2/v2/userinfo",
       gmailUrl: "https://gmail.googleapis.com/",
     });
+    // Sign-in identity: Google's issuer (both forms its ID tokens carry) and its JWKS.
+    expect(url.searchParams.get("scope")!.split(" ")).toEqual(expect.arrayContaining(["openid", "email"]));
+    expect(t.config.googleIssuers).toEqual(["https://accounts.google.com", "accounts.google.com"]);
+    expect(t.config.googleCertsUrl).toBe("https://www.googleapis.com/oauth2/v3/certs");
+  });
+
+  it("a callback naming another issuer than Google is refused before the code is used", async () => {
+    const a = api(t.app, t.adminToken);
+    const ic = (await a.post("/v1/iclients", { name: "real-iss", application: "gmail", clientId: "5678.apps.googleusercontent.com", clientSecret: "GOCSPX-not-a-real-secret" })).json();
+    const c = (await a.post("/v1/connections", { name: "real-iss", application: "gmail", scopes: ["https://mail.google.com/"], iClientId: ic.id })).json();
+    const state = new URL((await a.post(`/v1/connections/${c.id}/authorize`)).json().authorizeUrl).searchParams.get("state")!;
+    const res = await t.app.inject({ url: `/oauth2/callback?${new URLSearchParams({ state, code: "4/abc", iss: "https://evil.example" })}` });
+    expect(res.statusCode).toBe(400);
+    expect(res.body).toContain("issuer_mismatch");
+    expect((await a.get(`/v1/connections/${c.id}`)).json().status).toBe("unauthorized");
   });
 });
