@@ -39,6 +39,8 @@ export interface AuthCode {
 export interface AccessToken {
   token: string;
   grantId: number;
+  /** The authorization code this token descends from (directly or through a refresh). */
+  code?: string;
   clientId: string;
   email: string;
   scopes: string[];
@@ -48,6 +50,8 @@ export interface AccessToken {
 export interface RefreshToken {
   token: string;
   grantId: number;
+  /** The authorization code that issued this token. */
+  code?: string;
   clientId: string;
   scopes: string[];
   expiresAt?: number;
@@ -129,6 +133,15 @@ export class EmulatorState {
   liveGrant(grantId: number): Grant | undefined {
     const grant = this.grants.get(grantId);
     return grant && !grant.revoked ? grant : undefined;
+  }
+
+  /**
+   * Revokes every token that descends from `code`: a replayed code may be stolen, so what it
+   * issued is withdrawn (RFC 6749 §4.1.2).
+   */
+  revokeCode(code: string): void {
+    for (const [key, t] of this.accessTokens) if (t.code === code) this.accessTokens.delete(key);
+    for (const [key, t] of this.refreshTokens) if (t.code === code) this.refreshTokens.delete(key);
   }
 
   revokeGrant(grant: Grant): void {

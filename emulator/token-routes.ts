@@ -46,12 +46,13 @@ function verifyPkce(challenge: string, method: string, verifier: string | undefi
   if (a.length !== b.length || !timingSafeEqual(a, b)) throw invalidGrant("Invalid code verifier.");
 }
 
-function issueAccessToken(state: EmulatorState, grant: Grant, scopes: string[]) {
+function issueAccessToken(state: EmulatorState, grant: Grant, scopes: string[], code: string | undefined) {
   const token = newAccessToken();
   const ttl = state.settings.accessTokenTtlSeconds;
   state.accessTokens.set(token, {
     token,
     grantId: grant.id,
+    code,
     clientId: grant.clientId,
     email: grant.email,
     scopes,
@@ -65,19 +66,23 @@ function exchangeCode(state: EmulatorState, client: Client, form: FormValues): R
   if (!codeValue) throw oauthError(400, "invalid_request", "Missing required parameter: code");
   const code = state.codes.get(codeValue);
   if (!code) throw invalidGrant(codeValue.startsWith("4/") ? "Bad Request" : "Malformed auth code.");
-  if (code.used) throw invalidGrant("Code was already redeemed.");
+  if (code.used) {
+    state.revokeCode(codeValue);
+    throw invalidGrant("Code was already redeemed.");
+  }
   if (code.clientId !== client.clientId || state.now() > code.expiresAt) throw invalidGrant("Bad Request");
   if (first(form.redirect_uri) !== code.redirectUri) throw oauthError(400, "redirect_uri_mismatch", "Bad Request");
   if (code.codeChallenge) verifyPkce(code.codeChallenge, code.codeChallengeMethod ?? "plain", first(form.code_verifier));
   code.used = true;
   const grant = state.liveGrant(code.grantId);
   if (!grant) throw invalidGrant("Token has been expired or revoked.");
-  const body: Record<string, unknown> = { ...issueAccessToken(state, grant, code.scopes) };
+  const body: Record<string, unknown> = { ...issueAccessToken(state, grant, code.scopes, codeValue) };
   if (code.issueRefreshToken) {
     const token = newRefreshToken();
     state.refreshTokens.set(token, {
       token,
       grantId: grant.id,
+      code: codeValue,
       clientId: client.clientId,
       scopes: code.scopes,
       expiresAt: client.testing ? state.now() + TESTING_REFRESH_TTL_SECONDS * 1000 : undefined,
@@ -99,7 +104,7 @@ function refresh(state: EmulatorState, client: Client, form: FormValues): Record
     throw invalidGrant("Token has been expired or revoked.");
   }
   if (token.clientId !== client.clientId) throw oauthError(400, "unauthorized_client", "Unauthorized");
-  const body: Record<string, unknown> = { ...issueAccessToken(state, grant, token.scopes) };
+  const body: Record<string, unknown> = { ...issueAccessToken(state, grant, token.scopes, token.code) };
   if (token.expiresAt !== undefined) body.refresh_token_expires_in = Math.max(0, Math.floor((token.expiresAt - state.now()) / 1000));
   return { ...body, scope: token.scopes.join(" "), token_type: "Bearer" };
 }

@@ -4,7 +4,8 @@
  */
 import MailComposer from "nodemailer/lib/mail-composer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { authorize, failure, gmailFor, harness, insufficientScopesBody, SCOPES, type Harness } from "./helpers.ts";
+import { CodeChallengeMethod } from "google-auth-library";
+import { authErrorBody, authorize, consent, failure, gmailFor, harness, insufficientScopesBody, SCOPES, type Harness } from "./helpers.ts";
 
 let h: Harness;
 const ME = "strict@x.test";
@@ -111,5 +112,40 @@ describe("has:attachment", () => {
     const unnamed = parts.find((p) => p.mimeType === "application/octet-stream")!;
     expect(unnamed.filename).toBe("");
     expect(unnamed.body!.attachmentId).toBeTruthy();
+  });
+});
+
+describe("authorization codes", () => {
+  it("a replayed code is refused and the tokens it issued stop working; tokens from another code of the same grant live on", async () => {
+    const client = await h.client();
+    const auth = h.oauth(client);
+    const redeem = async () => {
+      const { codeVerifier, codeChallenge } = await auth.generateCodeVerifierAsync();
+      const url = auth.generateAuthUrl({ access_type: "offline", prompt: "consent", scope: [SCOPES.readonly], code_challenge: codeChallenge, code_challenge_method: CodeChallengeMethod.S256 });
+      const code = (await consent(url, { email: ME })).location!.searchParams.get("code")!;
+      const { tokens } = await auth.getToken({ code, codeVerifier });
+      return { code, codeVerifier, tokens };
+    };
+    const first = await redeem();
+    const second = await redeem();
+    const apiWith = (tokens: typeof first.tokens) => {
+      const a = h.oauth(client);
+      a.setCredentials(tokens);
+      return gmailFor(h, a);
+    };
+    // The first code's refresh token was used once before the replay: its offspring die too.
+    const refreshed = await h.oauth(client).refreshToken(first.tokens.refresh_token!);
+    expect((await apiWith(first.tokens).users.getProfile({ userId: "me" })).status).toBe(200);
+
+    expect(await failure(auth.getToken({ code: first.code, codeVerifier: first.codeVerifier }))).toEqual({
+      status: 400,
+      data: { error: "invalid_grant", error_description: "Code was already redeemed." },
+    });
+    expect(await failure(apiWith({ access_token: first.tokens.access_token }).users.getProfile({ userId: "me" }))).toEqual({ status: 401, data: authErrorBody });
+    expect((await failure(apiWith({ access_token: refreshed.tokens.access_token }).users.getProfile({ userId: "me" }))).status).toBe(401);
+    expect((await failure(h.oauth(client).refreshToken(first.tokens.refresh_token!))).data.error).toBe("invalid_grant");
+
+    expect((await apiWith({ access_token: second.tokens.access_token }).users.getProfile({ userId: "me" })).status).toBe(200);
+    expect((await h.oauth(client).refreshToken(second.tokens.refresh_token!)).tokens.access_token).toBeTruthy();
   });
 });
