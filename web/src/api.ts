@@ -77,14 +77,28 @@ export interface Mapping {
   text?: string;
 }
 
+/** What starts a flow's runs (SPEC §2 "Triggers"). */
+export type Trigger =
+  | { type: "manual" }
+  | { type: "schedule"; every: string }
+  | { type: "schedule"; cron: string; timezone?: string }
+  | { type: "gmail"; labelIds?: string[]; query?: string; pollEvery?: string; backfill?: string };
+
+/** What started a run. */
+export type RunTrigger = "manual" | "schedule" | "push" | "poll";
+
 export interface FlowInput {
   name: string;
   source: { connectionId: string; export: ExportConfig };
   destinations: Array<{ connectionId: string; import: ImportConfig; mapping?: Mapping }>;
+  trigger?: Trigger;
+  enabled?: boolean;
 }
 
 export interface Flow extends FlowInput {
   id: string;
+  nextRunAt?: string | null;
+  watch?: { mode: "poll" | "push"; expiresAt: string | null; lastNotificationAt: string | null };
   createdAt?: string;
   updatedAt?: string;
 }
@@ -94,6 +108,7 @@ export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "cancele
 export interface Run {
   id: string;
   flowId: string;
+  trigger?: RunTrigger;
   status: RunStatus;
   progress: { exported: number; imported: number; failed: number };
   errors: Array<{ record?: string; destination?: string | number; code: string; message: string }>;

@@ -13,7 +13,8 @@ import { SourceCard } from "./flow-source.tsx";
 import { DestinationCard } from "./flow-destination.tsx";
 import { RunPanel } from "./run-panel.tsx";
 import { RecentRuns } from "./recent-runs.tsx";
-import { bodyOf, draftOf, isActive, newDestination, newSource, validateDraft, type FlowDraft } from "./flow-draft.ts";
+import { WhenCard } from "./flow-when.tsx";
+import { bodyOf, draftOf, isActive, newDestination, newSource, newWhen, validateDraft, type FlowDraft } from "./flow-draft.ts";
 import { useApplications, useConnections } from "./use-connections.ts";
 
 /** Where a connection picked or created in the builder goes: the source, or the destination with this key. */
@@ -21,7 +22,8 @@ type Target = "source" | number;
 
 /** Every path the builder shows a message at (the API's `body.…` field paths). */
 function knownPaths(draft: FlowDraft): string[] {
-  const paths = ["name", "source", "source.connectionId", "source.export", "destinations"];
+  const paths = ["name", "source", "source.connectionId", "source.export", "destinations", "trigger", "enabled"];
+  for (const f of ["type", "every", "cron", "timezone", "labelIds", "query", "pollEvery", "backfill"]) paths.push(`trigger.${f}`);
   for (const f of ["query", "labelIds", "format", "attachments", "maxMessages", "incremental"]) paths.push(`source.export.${f}`);
   draft.destinations.forEach((_, i) => {
     const d = `destinations.${i}`;
@@ -31,13 +33,16 @@ function knownPaths(draft: FlowDraft): string[] {
   return paths;
 }
 
+/** How often a builder showing a triggered flow looks for runs it started by itself. */
+const TRIGGER_REFRESH_MS = 3000;
+
 const focusSoon = (id: string) => setTimeout(() => document.getElementById(id)?.focus(), 0);
 
 export function FlowBuilder(props: { flowId?: string; onSaved: (flow: Flow) => void; onBack: () => void }) {
   const { connections, refresh, paneProps } = useConnections();
   const { applications, error: appsError } = useApplications();
   const [saved, setSaved] = useState<Flow>();
-  const [draft, setDraft] = useState<FlowDraft>({ name: "", destinations: [] });
+  const [draft, setDraft] = useState<FlowDraft>({ name: "", destinations: [], when: newWhen() });
   const [loading, setLoading] = useState(Boolean(props.flowId));
   const [dirty, setDirty] = useState(false);
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -68,6 +73,28 @@ export function FlowBuilder(props: { flowId?: string; onSaved: (flow: Flow) => v
       live = false;
     };
   }, [props.flowId]);
+
+  // A flow that runs by itself: its runs appear without pressing Run, and its next run time moves on.
+  const triggered = Boolean(saved && saved.enabled !== false && saved.trigger && saved.trigger.type !== "manual");
+  useEffect(() => {
+    if (!triggered || !saved) return;
+    let live = true;
+    const timer = setInterval(() => {
+      void Promise.all([api.flowRuns(saved.id), api.flow(saved.id)]).then(
+        ([list, flow]) => {
+          if (!live) return;
+          setRuns(list);
+          setSaved((s) => (s && s.id === flow.id ? { ...s, nextRunAt: flow.nextRunAt, watch: flow.watch } : s));
+          if (list[0] && !runActive) setRunId(list[0].id);
+        },
+        () => {},
+      );
+    }, TRIGGER_REFRESH_MS);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, [triggered, saved?.id, runActive]);
 
   const appName = (id: string) => applications?.find((a) => a.id === id)?.name ?? id;
   const forSource = applications?.filter((a) => a.supports?.source ?? true) ?? [];
@@ -235,6 +262,8 @@ export function FlowBuilder(props: { flowId?: string; onSaved: (flow: Flow) => v
             )}
           </div>
         </div>
+
+        <WhenCard when={draft.when} saved={dirty ? undefined : saved} errors={errors} onChange={(when) => update({ ...draft, when })} />
 
         {general && (
           <p class="error" role="alert">

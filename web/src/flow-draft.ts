@@ -3,7 +3,7 @@
  * into a draft, and a draft into the API's {@link FlowInput} (SPEC §2 "Flows").
  * Form fields are strings; empty ones are left out of the body.
  */
-import type { Connection, ExportConfig, Flow, FlowInput, ImportAction, ImportConfig, Mapping, Run } from "./api.ts";
+import type { Connection, ExportConfig, Flow, FlowInput, ImportAction, ImportConfig, Mapping, Run, RunTrigger, Trigger } from "./api.ts";
 
 export interface SourceDraft {
   application: string;
@@ -29,11 +29,52 @@ export interface DestinationDraft {
   text: string;
 }
 
+/** The **When** section: what starts the flow's runs. */
+export interface WhenDraft {
+  type: Trigger["type"];
+  enabled: boolean;
+  schedule: "every" | "cron";
+  every: string;
+  cron: string;
+  timezone: string;
+  labels: string;
+  query: string;
+}
+
 export interface FlowDraft {
   name: string;
   source?: SourceDraft;
   destinations: DestinationDraft[];
+  when: WhenDraft;
 }
+
+/** The browser's own time zone, the default for a cron schedule. */
+export const localZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+export function newWhen(): WhenDraft {
+  return { type: "manual", enabled: true, schedule: "every", every: "1h", cron: "0 8 * * 1-5", timezone: localZone(), labels: "INBOX", query: "" };
+}
+
+export function whenOf(flow: Pick<Flow, "trigger" | "enabled">): WhenDraft {
+  const w = { ...newWhen(), enabled: flow.enabled ?? true };
+  const t = flow.trigger ?? { type: "manual" };
+  if (t.type === "schedule") return "every" in t ? { ...w, type: "schedule", schedule: "every", every: t.every } : { ...w, type: "schedule", schedule: "cron", cron: t.cron, timezone: t.timezone ?? "UTC" };
+  if (t.type === "gmail") return { ...w, type: "gmail", labels: (t.labelIds ?? []).join(", "), query: t.query ?? "" };
+  return w;
+}
+
+export function triggerOf(w: WhenDraft): Trigger {
+  if (w.type === "schedule") return w.schedule === "every" ? { type: "schedule", every: w.every.trim() } : { type: "schedule", cron: w.cron.trim(), timezone: w.timezone.trim() || "UTC" };
+  if (w.type === "gmail") {
+    const t: Trigger = { type: "gmail" };
+    if (labelList(w.labels).length) t.labelIds = labelList(w.labels);
+    if (w.query.trim()) t.query = w.query.trim();
+    return t;
+  }
+  return { type: "manual" };
+}
+
+export const RUN_TRIGGER_TEXT: Record<RunTrigger, string> = { manual: "Run by hand", schedule: "Schedule", poll: "New mail", push: "New mail" };
 
 export const ACTIONS: Array<{ value: ImportAction; label: string; hint: string }> = [
   { value: "send", label: "Send", hint: "Sends a new message built from the mapping below." },
@@ -71,6 +112,7 @@ export function draftOf(flow: Flow, connections: Connection[]): FlowDraft {
   const e = flow.source.export ?? {};
   return {
     name: flow.name,
+    when: whenOf(flow),
     source: {
       ...newSource(appOf(connections, flow.source.connectionId)),
       connectionId: flow.source.connectionId,
@@ -102,6 +144,8 @@ export function bodyOf(draft: FlowDraft): FlowInput {
   if (s.maxMessages.trim()) exp.maxMessages = Number(s.maxMessages);
   return {
     name: draft.name.trim(),
+    trigger: triggerOf(draft.when),
+    enabled: draft.when.enabled,
     source: { connectionId: s.connectionId, export: exp },
     destinations: draft.destinations.map((d) => {
       const action = d.action as ImportAction;
@@ -127,6 +171,11 @@ export function validateDraft(draft: FlowDraft): Record<string, string> {
       errors["source.export.maxMessages"] = `Enter a whole number from 1 to ${MAX_MESSAGES.toLocaleString("en")}, or leave it empty.`;
   }
   if (draft.destinations.length === 0) errors.destinations = "Add a destination: what happens to each message.";
+  const w = draft.when;
+  if (w.type === "schedule" && w.schedule === "every" && !/^[1-9][0-9]*[smhd]$/.test(w.every.trim()))
+    errors["trigger.every"] = "Enter an interval such as 15m, 2h or 1d (at least 1m).";
+  if (w.type === "schedule" && w.schedule === "cron" && w.cron.trim().split(/\s+/).length !== 5)
+    errors["trigger.cron"] = "Enter five fields: minute hour day-of-month month day-of-week, such as 0 8 * * 1-5.";
   draft.destinations.forEach((d, i) => {
     if (!d.connectionId) errors[`destinations.${i}.connectionId`] = "Choose a connection, or create one.";
     if (!d.action) errors[`destinations.${i}.import.action`] = "Choose what to do with each message.";

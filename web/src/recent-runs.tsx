@@ -1,6 +1,6 @@
 /** A flow's recent runs, newest first; **Show** puts one in the run panel. */
 import type { Run } from "./api.ts";
-import { RUN_STATUS_TEXT, progressText } from "./flow-draft.ts";
+import { RUN_STATUS_TEXT, RUN_TRIGGER_TEXT, progressText } from "./flow-draft.ts";
 
 const SHOWN = 5;
 
@@ -12,6 +12,7 @@ export function RecentRuns(props: { runs: Run[]; current?: string; onShow: (runI
         {props.runs.slice(0, SHOWN).map((r) => (
           <li key={r.id}>
             <RunStatus run={r} />
+            {r.trigger && <span class="muted">{RUN_TRIGGER_TEXT[r.trigger]}</span>}
             <span class="muted">{r.startedAt ? new Date(r.startedAt).toLocaleString() : "Not started"}</span>
             {r.id === props.current ? (
               <span class="hint">(shown above)</span>

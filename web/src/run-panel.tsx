@@ -5,7 +5,7 @@
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, type Run } from "./api.ts";
-import { RUN_STATUS_TEXT, isActive, progressText } from "./flow-draft.ts";
+import { RUN_STATUS_TEXT, RUN_TRIGGER_TEXT, isActive, progressText } from "./flow-draft.ts";
 
 /** How often a running run is read again. */
 export const POLL_MS = 800;
@@ -63,6 +63,7 @@ export function RunPanel(props: { runId: string; onChange?: (run: Run) => void }
       <header class="step-head">
         <h2 id="run-title">Run</h2>
         {run && <span class={`badge run-${run.status}`}>{RUN_STATUS_TEXT[run.status]}</span>}
+        {run?.trigger && <span class="muted">Started by: {RUN_TRIGGER_TEXT[run.trigger]}</span>}
         {active && run && (
           <button type="button" onClick={cancel} disabled={canceling}>
             Cancel run
