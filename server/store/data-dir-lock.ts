@@ -8,7 +8,8 @@
  * On Linux the socket lives in the abstract namespace under a name derived
  * from the directory's realpath; on Windows it is a named pipe (same
  * semantics); elsewhere it is a socket file in DATA_DIR, which a killed
- * holder leaves behind: a connect that is refused proves it stale.
+ * holder leaves behind: a connect that is refused proves it stale. Linux
+ * holds that file too, since an abstract name is per network namespace.
  *
  * Whoever connects to the socket is answered with the owner (pid, host,
  * start time, listen URL once known) and the connection is closed. Nothing
