@@ -19,7 +19,7 @@ describe("scheduled flows (single process)", () => {
   let dst: { email: string; connectionId: string };
 
   beforeAll(async () => {
-    w = await flowWorld({ deps: { triggers: { now: c.now } } });
+    w = await flowWorld({ deps: { triggers: { now: c.now }, flows: { recordConcurrency: 1 } } }); // slow runs: ticks come during them
     src = await w.mailbox({ generate: 3 });
     dst = await w.mailbox();
   });
