@@ -7,6 +7,7 @@ import { all, asForm, first, type FormValues } from "./form.ts";
 import { newAuthCode } from "./ids.ts";
 import { isSignInScope } from "./scopes.ts";
 import { AUTH_CODE_TTL_MS, type Client, type EmulatorState } from "./state.ts";
+import { PKCE_VALUE } from "./token-routes.ts";
 
 type Checked = { ok: true; client: Client; redirectUri: string; scopes: string[] } | { ok: false; html: string; status: number };
 
@@ -31,7 +32,9 @@ function check(state: EmulatorState, p: FormValues): Checked {
   if (scopes.length === 0) return fail("invalid_request", "Missing required parameter: scope");
   const method = first(p.code_challenge_method);
   if (method && method !== "S256" && method !== "plain") return fail("invalid_request", "Invalid code_challenge_method value.");
-  if (method && !first(p.code_challenge)) return fail("invalid_request", "Missing code_challenge.");
+  const challenge = first(p.code_challenge);
+  if (method && !challenge) return fail("invalid_request", "Missing code_challenge.");
+  if (challenge !== undefined && !PKCE_VALUE.test(challenge)) return fail("invalid_request", "Invalid code_challenge: 43 to 128 characters of A-Z a-z 0-9 - . _ ~.");
   const prompt = (first(p.prompt) ?? "").split(/\s+/).filter(Boolean);
   if (prompt.includes("none") && prompt.length > 1) return fail("invalid_request", "Invalid prompt: none must be alone.");
   return { ok: true, client, redirectUri, scopes: [...new Set(scopes)] };

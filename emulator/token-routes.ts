@@ -38,8 +38,12 @@ function basicCredentials(encoded: string): { clientId: string; secret: string }
   }
 }
 
+/** RFC 7636 §4.1: 43 to 128 unreserved characters. */
+export const PKCE_VALUE = /^[A-Za-z0-9._~-]{43,128}$/;
+
 function verifyPkce(challenge: string, method: string, verifier: string | undefined): void {
   if (!verifier) throw invalidGrant("Missing code verifier.");
+  if (!PKCE_VALUE.test(verifier)) throw invalidGrant("Invalid code verifier.");
   const computed = method === "S256" ? createHash("sha256").update(verifier).digest("base64url") : verifier;
   const a = Buffer.from(computed);
   const b = Buffer.from(challenge);

@@ -158,3 +158,32 @@ describe("authorization codes", () => {
     expect((await refresh(second.tokens.refresh_token!)).status).toBe(200);
   });
 });
+
+describe("PKCE", () => {
+  it("a code verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1)", async () => {
+    const { createHash } = await import("node:crypto");
+    const client = await h.client();
+    const auth = h.oauth(client);
+    const redeem = async (verifier: string) => {
+      const challenge = createHash("sha256").update(verifier).digest("base64url");
+      const url = auth.generateAuthUrl({ scope: [SCOPES.readonly], code_challenge: challenge, code_challenge_method: CodeChallengeMethod.S256 });
+      const code = (await consent(url, { email: ME })).location!.searchParams.get("code")!;
+      return auth.getToken({ code, codeVerifier: verifier });
+    };
+    const invalid = { status: 400, data: { error: "invalid_grant", error_description: "Invalid code verifier." } };
+    expect(await failure(redeem("abc"))).toEqual(invalid);
+    expect(await failure(redeem("a".repeat(42)))).toEqual(invalid);
+    expect(await failure(redeem("a".repeat(129)))).toEqual(invalid);
+    expect(await failure(redeem(`${"a".repeat(42)}!`))).toEqual(invalid);
+    expect((await redeem("a".repeat(43))).res?.status).toBe(200);
+    expect((await redeem(`${"Az09-._~".repeat(16)}`)).res?.status).toBe(200);
+  });
+
+  it("the authorization endpoint refuses a plain challenge that no valid verifier could match", async () => {
+    const auth = h.oauth(await h.client());
+    const url = auth.generateAuthUrl({ scope: [SCOPES.readonly], code_challenge: "abc", code_challenge_method: CodeChallengeMethod.Plain });
+    const page = await consent(url, { email: ME });
+    expect(page.status).toBe(400);
+    expect(page.html).toContain("invalid_request");
+  });
+});
