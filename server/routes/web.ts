@@ -30,7 +30,7 @@ const MISSING_BUILD_PAGE = `<!doctype html>
 </head><body>
 <h1>The resources panel is not built</h1>
 <p>The service is running and its API answers under <code>/v1</code> (see <a href="/docs">/docs</a>), but the web panel has not been built.</p>
-<p>Run <code>npm run build:web</code> (or start the service with <code>npm start</code>, which builds it first), then reload this page.</p>
+<p>Run <code>npm run build</code> (it builds the panel and the service; <code>npm ci</code> runs it too), then reload this page.</p>
 </body></html>`;
 
 function isServicePath(urlPath: string): boolean {

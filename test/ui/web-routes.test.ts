@@ -62,7 +62,7 @@ describe("web routes", () => {
     const res = await app.inject("/");
     expect(res.statusCode).toBe(503);
     expect(res.headers["content-type"]).toMatch(/text\/html/);
-    expect(res.body).toContain("npm run build:web");
+    expect(res.body).toContain("<code>npm run build</code>");
     expect((await app.inject("/v1/x")).statusCode).toBe(404);
     await app.close();
   });
