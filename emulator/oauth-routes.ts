@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import { consentPage, errorPage } from "./consent-page.ts";
 import { all, asForm, first, type FormValues } from "./form.ts";
 import { newAuthCode } from "./ids.ts";
-import { isSignInScope } from "./scopes.ts";
+import { isKnownScope, isSignInScope } from "./scopes.ts";
 import { AUTH_CODE_TTL_MS, type Client, type EmulatorState } from "./state.ts";
 import { PKCE_VALUE } from "./token-routes.ts";
 
@@ -30,6 +30,8 @@ function check(state: EmulatorState, p: FormValues): Checked {
   if (first(p.response_type) !== "code") return fail("unsupported_response_type", `Invalid response_type: ${first(p.response_type) ?? ""}`);
   const scopes = (first(p.scope) ?? "").split(/\s+/).filter(Boolean);
   if (scopes.length === 0) return fail("invalid_request", "Missing required parameter: scope");
+  const unknown = scopes.filter((s) => !isKnownScope(s));
+  if (unknown.length) return fail("invalid_scope", `Some requested scopes were invalid. {invalid=[${unknown.join(", ")}]}`);
   const method = first(p.code_challenge_method);
   if (method && method !== "S256" && method !== "plain") return fail("invalid_request", "Invalid code_challenge_method value.");
   const challenge = first(p.code_challenge);

@@ -18,6 +18,26 @@ export const SCOPE = {
   profile: `${G}userinfo.profile`,
 } as const;
 
+/**
+ * Every scope this stand-in knows: sign-in and the Gmail API's (its discovery document). An
+ * authorization request for anything else gets Google's `invalid_scope` error page.
+ */
+const KNOWN = new Set<string>([
+  ...Object.values(SCOPE),
+  "openid",
+  "email",
+  "profile",
+  `${G}gmail.settings.sharing`,
+  `${G}gmail.addons.current.action.compose`,
+  `${G}gmail.addons.current.message.action`,
+  `${G}gmail.addons.current.message.metadata`,
+  `${G}gmail.addons.current.message.readonly`,
+]);
+
+export function isKnownScope(scope: string): boolean {
+  return KNOWN.has(scope);
+}
+
 /** Sign-in scopes: always granted, the user cannot untick them. */
 const SIGN_IN = new Set(["openid", "email", "profile", SCOPE.email, SCOPE.profile]);
 

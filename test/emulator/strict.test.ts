@@ -187,3 +187,19 @@ describe("PKCE", () => {
     expect(page.html).toContain("invalid_request");
   });
 });
+
+describe("scopes Google knows", () => {
+  it("an unknown scope gets Google's invalid_scope page and never a callback; known ones are granted", async () => {
+    const auth = h.oauth(await h.client());
+    for (const unknown of ["https://www.googleapis.com/auth/gmail.everything", "gmail.readonly", "https://mail.google.com"]) {
+      const page = await consent(auth.generateAuthUrl({ scope: [SCOPES.readonly, unknown] }), { email: ME });
+      expect(page.status, unknown).toBe(400);
+      expect(page.location).toBeUndefined();
+      expect(page.html).toContain("invalid_scope");
+      expect(page.html).toContain("Some requested scopes were invalid");
+    }
+    const known = await consent(auth.generateAuthUrl({ scope: ["openid", "email", SCOPES.readonly, "https://www.googleapis.com/auth/gmail.settings.basic"] }), { email: ME });
+    expect(known.status).toBe(302);
+    expect(known.location!.searchParams.get("scope")!.split(" ")).toContain("https://www.googleapis.com/auth/gmail.settings.basic");
+  });
+});
