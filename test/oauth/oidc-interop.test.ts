@@ -174,16 +174,18 @@ describe("interop with oidc-provider (a standards-compliant OpenID provider)", (
     expect((await call("get", `/v1/connections/${connection.id}`)).json()).toMatchObject({ status: "unauthorized", email: null });
   });
 
-  it("an ID token that does not verify (another issuer, unknown keys) is refused and changes nothing", async () => {
+  it("an ID token that does not verify (another issuer, unknown keys) is refused and changes nothing", { timeout: 120_000 }, async () => {
     for (const [env, problem] of [
       [{ GOOGLE_ISSUER: "https://accounts.google.com" }, "wrong issuer"],
       [{ GOOGLE_CERTS_URL: `${issuer}/no-such-jwks` }, "could not be fetched"],
     ] as const) {
-      const other = await startTestApp({ env: { PUBLIC_URL, ...op.env, ...env } });
+      // Another process on the same store, configured differently.
+      const other = await startTestApp({ store: t.store, secrets: t.secrets, env: { PUBLIC_URL, ...op.env, ...env } });
       try {
         const c = api(other.app, other.adminToken);
-        const ic = (await c.post("/v1/iclients", { name: "oidc-provider", application: "gmail", ...op.client })).json();
-        const connection = (await c.post("/v1/connections", { name: "strict", application: "gmail", scopes: [READONLY], iClientId: ic.id })).json();
+        const name = `strict-${randomBytes(3).toString("hex")}`;
+        const ic = (await c.post("/v1/iclients", { name, application: "gmail", ...op.client })).json();
+        const connection = (await c.post("/v1/connections", { name, application: "gmail", scopes: [READONLY], iClientId: ic.id })).json();
         const redirect = await op.consent((await c.post(`/v1/connections/${connection.id}/authorize`)).json().authorizeUrl, "fay@example.org");
         // Without the optional `iss` parameter only the ID token can tell who answered.
         redirect.searchParams.delete("iss");
