@@ -76,6 +76,23 @@ describe("mounted in a service under /sandbox/google", () => {
     expect(stats.users[DEMO.email].requests).toBe(6);
   });
 
+  it("answers bad input under the prefix in each endpoint family's body", async () => {
+    const token = await app.inject({ method: "POST", url: `${PREFIX}/token`, payload: { grant_type: { toString: 1 } } });
+    expect(token.statusCode).toBe(400);
+    expect(token.json()).toEqual({ error: "invalid_request", error_description: "Invalid value at 'grant_type' (TYPE_STRING), {…}" });
+    const admin = await app.inject({ method: "POST", url: `${PREFIX}/_admin/users`, payload: { email: "p@x.test", messages: [null] } });
+    expect(admin.statusCode).toBe(400);
+    expect(admin.json().error.code).toBe("invalid_request");
+    const decision = await app.inject({ method: "POST", url: `${PREFIX}/o/oauth2/v2/auth/decision`, payload: { client_id: [1] } });
+    expect(decision.statusCode).toBe(400);
+    expect(decision.headers["content-type"]).toMatch(/^text\/html/);
+    const gmailCall = await app.inject({ method: "POST", url: `${PREFIX}/gmail/v1/users/me/messages/batchDelete`, headers: { "content-type": "application/json" }, payload: "{" });
+    expect(gmailCall.statusCode).toBe(400);
+    expect(gmailCall.json().error.errors[0].reason).toBe("parseError");
+    const unknownAdmin = await app.inject({ method: "GET", url: `${PREFIX}/_admin/nowhere` });
+    expect(unknownAdmin.json()).toEqual({ error: { code: "not_found", message: "No such admin route." } });
+  });
+
   it("builds a standalone app that answers through inject", async () => {
     const standalone = await buildEmulator({ now: () => 0 });
     const res = await standalone.inject({ method: "GET", url: "/gmail/v1/users/me/profile" });
