@@ -75,6 +75,8 @@ export interface Triggers {
   close(): Promise<void>;
 }
 
+const canonical = (t: Trigger) => JSON.stringify(Object.fromEntries(Object.entries(t).sort(([a], [b]) => a.localeCompare(b))));
+
 function view(row: TriggerRow | undefined): FlowTriggerView {
   const trigger = row?.trigger ?? MANUAL;
   const enabled = row?.enabled ?? true;
@@ -125,7 +127,8 @@ export function createTriggers(opts: TriggersOptions): Triggers {
       const prev = await store.get(flow.id);
       const trigger = (input.trigger as Trigger | undefined) ?? prev?.trigger ?? MANUAL;
       const enabled = input.enabled ?? prev?.enabled ?? true;
-      const changed = !prev || JSON.stringify(trigger) !== JSON.stringify(prev.trigger) || enabled !== prev.enabled || !!saveOpts.sourceChanged;
+      // jsonb keeps keys in its own order: compare canonically, or every save would re-anchor (and skip undelivered mail).
+      const changed = !prev || canonical(trigger) !== canonical(prev.trigger) || enabled !== prev.enabled || !!saveOpts.sourceChanged;
       const spec = enabled ? timerOf(trigger) : undefined;
       const t = now();
       // An interval fires when enabled, then every interval (as BullMQ's `every` schedulers do).

@@ -62,6 +62,9 @@ describe("Gmail-triggered flows, polling", () => {
     expect(await runsOf(w, id)).toHaveLength(1); // nothing new, no run
 
     await arrive(src.email, ["new three"]);
+    // Saving the flow again with the same trigger (as the builder does) keeps its place: the new mail still runs.
+    const same = await w.a.patch(`/v1/flows/${id}`, { name: `renamed ${id}`, trigger: { labelIds: ["INBOX"], type: "gmail" } });
+    expect(same.statusCode, same.body).toBe(200);
     await poll();
     const runs = await waitRuns(id, 2);
     expect(runs[1]).toMatchObject({ trigger: "poll", progress: { exported: 1, imported: 1 } });
