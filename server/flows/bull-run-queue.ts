@@ -12,6 +12,13 @@ import type { FastifyBaseLogger } from "fastify";
 import { DEFAULT_RUN_CONCURRENCY, DEFAULT_RUN_RETRY, runRetryDelayMs, type RunProcessor, type RunQueue, type RunRetryPolicy } from "./run-queue.ts";
 
 export const RUN_QUEUE_NAME = "flow-runs";
+/**
+ * A dead process's run is taken over within lock + stalled interval (about 15 s; BullMQ's own
+ * defaults, 30 s each, made it about 40-60 s). The run's lease in the database lasts no longer
+ * than the lock, so the worker that gets the stalled job can claim the run at once.
+ */
+export const DEFAULT_LOCK_DURATION_MS = 10_000;
+export const DEFAULT_STALLED_INTERVAL_MS = 5_000;
 
 export interface BullRunQueueOptions {
   redisUrl: string;
@@ -19,9 +26,12 @@ export interface BullRunQueueOptions {
   prefix: string;
   concurrency?: number;
   retry?: RunRetryPolicy;
-  /** Lock of a running job; a job whose lock lapses (dead process) is stalled and retried. @defaultValue 30 s */
+  /**
+   * Lock of a running job, renewed by its worker every half of it; a job whose lock lapses (dead
+   * or frozen process) is stalled and handed to another worker. @defaultValue {@link DEFAULT_LOCK_DURATION_MS}
+   */
   lockDurationMs?: number;
-  /** How often workers look for stalled jobs. @defaultValue 30 s */
+  /** How often workers look for stalled jobs. @defaultValue {@link DEFAULT_STALLED_INTERVAL_MS} */
   stalledIntervalMs?: number;
   log?: FastifyBaseLogger;
   /** Called when a run's last attempt threw. */
@@ -57,8 +67,8 @@ export class BullRunQueue implements RunQueue {
         connection: { url: opts.redisUrl, maxRetriesPerRequest: null },
         prefix: opts.prefix,
         concurrency: opts.concurrency ?? DEFAULT_RUN_CONCURRENCY,
-        lockDuration: opts.lockDurationMs ?? 30_000,
-        stalledInterval: opts.stalledIntervalMs ?? 30_000,
+        lockDuration: opts.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS,
+        stalledInterval: opts.stalledIntervalMs ?? DEFAULT_STALLED_INTERVAL_MS,
         maxStalledCount: 2,
         settings: { backoffStrategy: (attemptsMade: number) => runRetryDelayMs(attemptsMade, retry) },
       },

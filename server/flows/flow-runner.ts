@@ -60,10 +60,17 @@ export function describeError(err: unknown): { code: string; message: string } {
   return { code, message: code === "internal_error" ? "Something went wrong on our side." : String(e.message ?? code) };
 }
 
-/** A run's lease lasts this long past its last renewal; a dead runner's run is taken over after it. */
-export const DEFAULT_RUN_LEASE_MS = 30_000;
-/** A delivery claim needs this much lease left at most (a third of the lease when shorter). */
-const MAX_CLAIM_MARGIN_MS = 10_000;
+/**
+ * A run's lease lasts this long past its last renewal (every progress save, 250 ms); a dead or
+ * frozen runner's run may be taken over after it. No longer than BullMQ's job lock, so the worker
+ * a stalled job goes to can claim the run at once.
+ */
+export const DEFAULT_RUN_LEASE_MS = 10_000;
+/**
+ * A delivery claim needs this much lease left at most (a third of the lease when shorter), so a
+ * send it allows is under way well before anyone may take the run over.
+ */
+const MAX_CLAIM_MARGIN_MS = 5_000;
 
 export class FlowRunner {
   private readonly local = new Map<string, AbortController>();
@@ -93,6 +100,7 @@ export class FlowRunner {
   async execute(runId: string, signal?: AbortSignal): Promise<void> {
     if (this.local.has(runId)) throw new RunLeasedError(runId);
     const leaseMs = this.deps.leaseMs ?? DEFAULT_RUN_LEASE_MS;
+    const claimedAt = performance.now();
     const claimed = await this.deps.runs.claim(runId, this.owner, leaseMs);
     if (claimed === undefined) return;
     if (claimed === "leased") throw new RunLeasedError(runId);
@@ -106,12 +114,11 @@ export class FlowRunner {
       let flow: Flow;
       try {
         flow = await this.deps.flows.get(run.accountId, run.flowId);
-        if (this.deps.exportSpec) flow = { ...flow, source: { ...flow.source, export: await this.deps.exportSpec(flow, run) } };
       } catch (err) {
         if (failureKind(err) === "permanent") return; // deleted with its runs meanwhile
         throw err;
       }
-      await this.attempt(run, flow, lease, stop, signal, log.child({ flowId: run.flowId }));
+      await this.attempt(run, flow, lease, claimedAt + leaseMs, stop, signal, log.child({ flowId: run.flowId }));
     } catch (err) {
       // Not finished here: give the lease up so the retry need not wait for it to lapse.
       await this.deps.runs.release(lease).catch(() => {});
@@ -121,13 +128,23 @@ export class FlowRunner {
     }
   }
 
-  private async attempt(run: RunRow, flow: Flow, lease: Lease, stop: AbortController, signal: AbortSignal | undefined, log: FastifyBaseLogger): Promise<void> {
+  private async attempt(
+    run: RunRow,
+    flow: Flow,
+    lease: Lease,
+    leaseDeadline: number,
+    stop: AbortController,
+    signal: AbortSignal | undefined,
+    log: FastifyBaseLogger,
+  ): Promise<void> {
     const leaseMs = this.deps.leaseMs ?? DEFAULT_RUN_LEASE_MS;
     const onShutdown = () => stop.abort();
     signal?.addEventListener("abort", onShutdown);
-    const state: RunState = { progress: { exported: 0, imported: 0, failed: 0 }, errors: [], leaseLost: false };
+    const state: RunState = { progress: { exported: 0, imported: 0, failed: 0 }, errors: [], leaseLost: false, leaseDeadline };
     const flush = async () => {
+      const sentAt = performance.now();
       const { status, leased } = await this.deps.runs.saveProgress(lease, leaseMs, state.progress, state.errors);
+      if (leased) state.leaseDeadline = Math.max(state.leaseDeadline, sentAt + leaseMs);
       if (status === "running" && !leased) state.leaseLost = true;
       if (status !== "running" || !leased) stop.abort();
     };
@@ -135,6 +152,7 @@ export class FlowRunner {
     const timer = setInterval(() => void flush().catch((err) => log.warn({ err }, "saving progress failed")), this.deps.progressIntervalMs ?? 250);
     log.info({ attempt: lease.attempt, leaseToken: lease.token }, "run started");
     try {
+      if (this.deps.exportSpec) flow = { ...flow, source: { ...flow.source, export: await this.deps.exportSpec(flow, run) } };
       const outcome = await this.exportAndDeliver(run.accountId, flow, lease, state, stop, log);
       clearInterval(timer);
       if (state.leaseLost) throw new LeaseLostError(run.id);
@@ -195,7 +213,13 @@ export class FlowRunner {
     const dests: DestinationContext[] = await Promise.all(
       flow.destinations.map(async (spec, index) => {
         const email = (await connections.get(accountId, spec.connectionId)).email ?? "";
-        const call: GmailCaller = (method, fn) => gmail.run(accountId, spec.connectionId, method, fn);
+        // Checked inside the pool slot, right before the request: a runner frozen (SIGSTOP) while it
+        // waited for the slot finds its lease lapsed on the monotonic clock, with no database round trip.
+        const call: GmailCaller = (method, fn) =>
+          gmail.run(accountId, spec.connectionId, method, (g, options) => {
+            if (performance.now() > state.leaseDeadline - fence.marginMs) throw new LeaseLostError(lease.runId);
+            return fn(g, options);
+          });
         return { index, spec, call, email, sameMailbox: spec.connectionId === sourceId || (!!email && email === sourceEmail) };
       }),
     );
@@ -308,6 +332,12 @@ interface RunState {
   errors: RunError[];
   /** The attempt's lease lapsed or was taken over. */
   leaseLost: boolean;
+  /**
+   * When the lease lapses at the latest, on this process's monotonic clock (`performance.now()`,
+   * which keeps counting while the process is stopped): measured from before the claim or renewal
+   * that set it, so it is never later than the database's expiry.
+   */
+  leaseDeadline: number;
 }
 
 /** What one attempt did besides counting. */

@@ -6,7 +6,7 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Db } from "../store/db.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
-import { BullRunQueue } from "./bull-run-queue.ts";
+import { BullRunQueue, type DEFAULT_LOCK_DURATION_MS, type DEFAULT_STALLED_INTERVAL_MS } from "./bull-run-queue.ts";
 import { CheckpointStore } from "./checkpoints.ts";
 import { DeliveryStore } from "./deliveries.ts";
 import { FlowRunner, describeError, type DEFAULT_RUN_LEASE_MS } from "./flow-runner.ts";
@@ -24,8 +24,12 @@ export interface FlowTuning {
   retry?: Partial<RunRetryPolicy>;
   /** Records in progress at once per run. @defaultValue 8 */
   recordConcurrency?: number;
-  /** How long a run's lease holds past its last renewal. @defaultValue {@link DEFAULT_RUN_LEASE_MS} (30 s) */
+  /** How long a run's lease holds past its last renewal. @defaultValue {@link DEFAULT_RUN_LEASE_MS} (10 s) */
   leaseMs?: number;
+  /** Queue mode: BullMQ's job lock. @defaultValue {@link DEFAULT_LOCK_DURATION_MS} (10 s) */
+  lockDurationMs?: number;
+  /** Queue mode: how often BullMQ looks for stalled jobs. @defaultValue {@link DEFAULT_STALLED_INTERVAL_MS} (5 s) */
+  stalledIntervalMs?: number;
   /** How often runs with no live job or lease are queued again. @defaultValue {@link DEFAULT_RECONCILE_INTERVAL_MS} (1 min) */
   reconcileIntervalMs?: number;
 }
@@ -95,7 +99,15 @@ export function createFlows(opts: FlowsOptions): Flows {
     await ended(runId);
   };
   const queue: RunQueue = opts.redisUrl
-    ? new BullRunQueue(process, { redisUrl: opts.redisUrl, prefix: opts.redisPrefix, log: opts.log, retry, onFinalFailure: failRun })
+    ? new BullRunQueue(process, {
+        redisUrl: opts.redisUrl,
+        prefix: opts.redisPrefix,
+        log: opts.log,
+        retry,
+        lockDurationMs: tuning.lockDurationMs,
+        stalledIntervalMs: tuning.stalledIntervalMs,
+        onFinalFailure: failRun,
+      })
     : new MemoryRunQueue(process, {
         retry,
         onFinalFailure: failRun,
