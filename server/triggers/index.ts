@@ -97,7 +97,12 @@ export function createTriggers(opts: TriggersOptions): Triggers {
 
   const onTick = async (flowId: string, tick: number) => {
     const row = await store.claimTick(flowId, tick);
-    if (!row) return; // fired already, disabled or deleted
+    if (!row) {
+      // Fired already; or the flow is gone (its account deleted, say) or disabled: then its timer goes too.
+      const current = await store.get(flowId);
+      if (!current || !current.enabled || !timerOf(current.trigger)) await ticker.remove(flowId);
+      return;
+    }
     if (row.trigger.type === "schedule") await starter.fire(row.accountId, flowId, "schedule");
     else if (row.trigger.type === "gmail") await poller.poll(row, await opts.flows.flows.get(row.accountId, flowId));
   };

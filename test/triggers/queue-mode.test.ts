@@ -5,6 +5,7 @@
  * poll delivers each arriving message once. The clock is BullMQ's (real), so
  * the shortest interval is lowered to one second for these tests.
  */
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
@@ -12,6 +13,7 @@ import { postgresBackend } from "../support/db.ts";
 import { testDatabaseUrl, testRedisUrl, uniqueName } from "../support/services.ts";
 import { flowWorld, PUBLIC_URL, rawMessage, type FlowWorld } from "../flows/support.ts";
 import { runsOf, settled, until, type RunView } from "./support.ts";
+import { TRIGGER_QUEUE_NAME } from "../../server/triggers/bull-ticker.ts";
 
 const triggers = { minIntervalMs: 1000 };
 
@@ -97,6 +99,26 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("triggers in queue mode (Post
     expect(after.length).toBeGreaterThanOrEqual(1);
     expect(after.length).toBeLessThanOrEqual(1 + ticksSince);
     expect(Math.min(...gaps(after).slice(1), Infinity)).toBeGreaterThan(500);
+  });
+
+  it("drops the job scheduler of a flow deleted under it (its account deleted, say) at its next tick", async () => {
+    const src = await w.mailbox({ generate: 1 });
+    const res = await api(b.app, w.t.adminToken).post("/v1/flows", {
+      name: "deleted underneath",
+      source: { connectionId: src.connectionId, export: { format: "minimal" } },
+      destinations: [{ connectionId: src.connectionId, import: { action: "addLabels", labelIds: ["IMPORTANT"] } }],
+      trigger: { type: "schedule", every: "1s" },
+    });
+    const id = res.json().id;
+    const queue = new Queue(TRIGGER_QUEUE_NAME, { connection: { url: testRedisUrl! }, prefix });
+    try {
+      expect(await queue.getJobScheduler(`flow:${id}`)).toBeDefined();
+      await until(async () => settled(await runsOf(w, id)) && (await runsOf(w, id)).length >= 1, "a first run");
+      await w.t.store.db.query("DELETE FROM flows WHERE id = $1", [id]);
+      await until(async () => !(await queue.getJobScheduler(`flow:${id}`)), "the scheduler to go");
+    } finally {
+      await queue.close();
+    }
   });
 
   it("polls a mailbox from one process and delivers each arriving message once", async () => {
