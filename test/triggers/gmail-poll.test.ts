@@ -71,6 +71,17 @@ describe("Gmail-triggered flows, polling", () => {
     expect(await subjects(dst.email)).toEqual(["new one", "new three", "new two"]);
   });
 
+  it("costs one history.list (2 quota units) per poll when nothing arrived", async () => {
+    const src = await w.mailbox({ generate: 5 });
+    const dst = await w.mailbox();
+    const id = await copyFlow(src, dst, { labelIds: ["INBOX"] });
+    await w.google.admin("POST", "/stats/reset", {});
+    for (let i = 0; i < 10; i++) await poll();
+    const stats = (await w.google.admin("GET", "/stats")).users[src.email];
+    expect(stats).toMatchObject({ requests: 10, quotaUnits: 20 });
+    expect(await runsOf(w, id)).toHaveLength(0);
+  });
+
   it("starts a run only for mail its query matches", async () => {
     const src = await w.mailbox();
     const dst = await w.mailbox();
