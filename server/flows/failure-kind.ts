@@ -7,7 +7,8 @@
  * record or a run; a transient one makes the run retried from its deliveries
  * ledger.
  *
- * An error nothing here knows is treated as transient: the run is retried with
+ * A PostgreSQL error is transient only when its SQLSTATE says the server is
+ * away or busy. An error nothing here knows is treated as transient: the run is retried with
  * backoff and, once its attempts are spent, fails with `internal_error`. That
  * keeps a driver error without a code (pg's "Connection terminated
  * unexpectedly", ioredis's "Connection is closed.") from failing a record.
@@ -43,6 +44,8 @@ const NETWORK_CODES = new Set([
  * (shutdown, crash, cannot connect now), 40001 and 40P01 (serialization failure, deadlock).
  * https://www.postgresql.org/docs/current/errcodes-appendix.html
  */
+/** A SQLSTATE (no class begins with E, unlike Node's error codes such as EBUSY). */
+const SQLSTATE = /^(?!E)[0-9A-Z]{5}$/;
 function isTransientSqlState(code: string): boolean {
   return /^(08|53)[0-9A-Z]{3}$/.test(code) || ["57P01", "57P02", "57P03", "40001", "40P01"].includes(code);
 }
@@ -81,7 +84,9 @@ export function failureKind(err: unknown): FailureKind {
     if (e instanceof ConnectorError) return e.unrecoverable ? "permanent" : "transient";
     if (e instanceof ApiError) return e.status >= 500 ? "transient" : "permanent";
     const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && (NETWORK_CODES.has(code) || isTransientSqlState(code))) return "transient";
+    if (typeof code === "string" && NETWORK_CODES.has(code)) return "transient";
+    // Any other SQLSTATE is the statement's fault (a constraint, a bug): running it again cannot help.
+    if (typeof code === "string" && SQLSTATE.test(code)) return isTransientSqlState(code) ? "transient" : "permanent";
     const name = (e as { name?: unknown }).name;
     if (name === "AbortError" || name === "TimeoutError" || name === "GateClosedError") return "transient";
   }
