@@ -115,7 +115,8 @@ describe("the production build", () => {
       expect(iclients.status).toBe(200);
       const body = (await iclients.json()) as { items: { name: string }[] };
       expect(body.items.map((i) => i.name)).toContain("Sandbox client");
-      expect((await fetch(`${service.url}/sandbox/google/_admin/settings`)).status).toBe(200);
+      const emulatorAdmin = await fetch(`${service.url}/sandbox/google/_admin/settings`, { headers: { authorization: `Bearer ${token}` } });
+      expect(emulatorAdmin.status).toBe(200);
       expect((await fetch(`${service.url}/docs/json`)).status).toBe(200);
     } finally {
       await service.stop();

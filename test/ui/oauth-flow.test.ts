@@ -22,7 +22,8 @@ describe.skipIf(!testChromium)("Save & authorize in the browser (sandbox)", { ti
   beforeAll(async () => {
     service = await startSandboxService();
     // One clear failure instead of four timeouts when the sandbox is not wired up.
-    const stats = await fetch(`${service.emulator}/_admin/stats`);
+    // The sandbox's emulator admin routes need an admin account's API token.
+    const stats = await fetch(`${service.emulator}/_admin/stats`, { headers: { authorization: `Bearer ${service.adminToken}` } });
     expect(stats.status, `the Google emulator is not mounted at ${service.emulator} in sandbox mode`).toBe(200);
     const iclients = await fetch(`${service.url}/v1/iclients`, { headers: { authorization: `Bearer ${service.adminToken}` } });
     const names = ((await iclients.json()).items ?? []).map((c: { name: string }) => c.name);
@@ -37,7 +38,7 @@ describe.skipIf(!testChromium)("Save & authorize in the browser (sandbox)", { ti
   async function emulatorAdmin(path: string, body: unknown): Promise<void> {
     const res = await fetch(`${service.emulator}/_admin${path}`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${service.adminToken}` },
       body: JSON.stringify(body),
     });
     expect(res.status, `POST /_admin${path}: ${await res.clone().text()}`).toBeLessThan(300);
