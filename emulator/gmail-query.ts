@@ -170,12 +170,44 @@ export function matches(node: QueryNode, m: SearchTarget, ctx: { now: number; me
 
 const DAY = 86_400_000;
 
+/**
+ * The time zone `after:`/`before:` dates are read in: the mailbox's, Google's default Pacific
+ * time for every emulated mailbox (GOOGLE.md "Search details").
+ */
+export const MAILBOX_TIME_ZONE = "America/Los_Angeles";
+
+const zoneParts = new Intl.DateTimeFormat("en-US", {
+  timeZone: MAILBOX_TIME_ZONE,
+  hourCycle: "h23",
+  year: "numeric",
+  month: "numeric",
+  day: "numeric",
+  hour: "numeric",
+  minute: "numeric",
+  second: "numeric",
+});
+
+/** How far the mailbox's wall clock is ahead of UTC at instant `t` (negative in Pacific time). */
+function zoneOffset(t: number): number {
+  const parts = Object.fromEntries(zoneParts.formatToParts(t).map((p) => [p.type, Number(p.value)]));
+  return Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second) - Math.floor(t / 1000) * 1000;
+}
+
+/** The instant of midnight starting that day in the mailbox's time zone. */
+function midnight(year: number, month: number, day: number): number {
+  const wall = Date.UTC(year, month - 1, day);
+  if (Number.isNaN(wall)) return wall;
+  // Twice: the offset at the first guess may be the other side of a daylight-saving change.
+  const guess = wall - zoneOffset(wall);
+  return wall - zoneOffset(guess);
+}
+
 function parseDate(value: string): number | undefined {
   if (/^\d{9,}$/.test(value)) return Number(value) * 1000;
   const ymd = /^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$/.exec(value);
-  if (ymd) return Date.UTC(Number(ymd[1]), Number(ymd[2]) - 1, Number(ymd[3]));
+  if (ymd) return midnight(Number(ymd[1]), Number(ymd[2]), Number(ymd[3]));
   const mdy = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(value);
-  if (mdy) return Date.UTC(Number(mdy[3]), Number(mdy[1]) - 1, Number(mdy[2]));
+  if (mdy) return midnight(Number(mdy[3]), Number(mdy[1]), Number(mdy[2]));
   return undefined;
 }
 
@@ -245,7 +277,7 @@ function term(op: string | undefined, raw: string, m: SearchTarget, ctx: { now: 
       return m.attachmentNames.some((n) => n.toLowerCase().includes(value));
     case "after": case "before": {
       const at = parseDate(value);
-      if (at === undefined) return false;
+      if (at === undefined || Number.isNaN(at)) return false;
       return op === "after" ? m.internalDate >= at : m.internalDate < at;
     }
     case "newer_than": case "older_than": {

@@ -95,7 +95,8 @@ describe("1,000 messages under q filters", () => {
     ["OR, negation, parentheses", () => "(from:bob OR from:carol) -is:unread", (s) => visible(s) && /^(bob|carol)/.test(s.from) && !s.labels.includes("UNREAD")],
     ["quoted phrase", () => '"weekly digest"', (s) => visible(s) && s.subject.startsWith("Weekly digest")],
     ["has:attachment and dates", () => `has:attachment after:${ymd(cutoff())} before:${ymd(h.clock.now + DAY)}`,
-      (s) => visible(s) && s.attachment && s.date >= Date.parse(ymd(cutoff()).replace(/\//g, "-").replace(/-(\d)(?=-|$)/g, "-0$1") + "T00:00:00Z")],
+      // Dates are read in the mailbox's Pacific time: May and June 2026 are PDT, UTC-7.
+      (s) => visible(s) && s.attachment && s.date >= Date.parse(ymd(cutoff()).replace(/\//g, "-").replace(/-(\d)(?=-|$)/g, "-0$1") + "T00:00:00-07:00")],
     ["newer_than:", () => "newer_than:10d", (s) => visible(s) && s.date > h.clock.now - 10 * DAY],
     ["body words and non-ASCII sender", () => "quarterly from:zoë", (s) => visible(s) && s.i % 4 === 0 && s.from.startsWith("Zoë")],
     ["braces and is:starred", () => "{from:dave from:eve} is:starred", (s) => visible(s) && /^(dave|eve)/.test(s.from) && s.labels.includes("STARRED")],

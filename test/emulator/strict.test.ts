@@ -203,3 +203,27 @@ describe("scopes Google knows", () => {
     expect(known.location!.searchParams.get("scope")!.split(" ")).toContain("https://www.googleapis.com/auth/gmail.settings.basic");
   });
 });
+
+describe("search by date", () => {
+  it("after:/before: dates are read in the mailbox's time zone, Pacific by default", async () => {
+    const dated = (subject: string, date: string) => new Promise<string>((resolve, reject) =>
+      new MailComposer({ from: "a@x.test", to: "tz@x.test", subject, text: "x", date: new Date(date) })
+        .compile()
+        .build((e, m) => (e ? reject(e) : resolve(m.toString("base64url")))),
+    );
+    const box = await mailbox("tz@x.test", [
+      // June 10 in UTC, still June 9 in California (PDT, UTC-7).
+      { raw: await dated("evening of june 9", "2026-06-10T03:00:00Z") },
+      { raw: await dated("morning of june 10", "2026-06-10T08:00:00Z") },
+      // January is PST, UTC-8.
+      { raw: await dated("last of january 14", "2026-01-15T07:59:00Z") },
+      { raw: await dated("first of january 15", "2026-01-15T08:00:00Z") },
+    ]);
+    expect(await box.subjects("after:2026/06/10")).toEqual(["morning of june 10"]);
+    expect(await box.subjects("before:2026/6/10 after:2026/02/01")).toEqual(["evening of june 9"]);
+    expect(await box.subjects("after:2026/01/15 before:2026/02/01")).toEqual(["first of january 15"]);
+    expect(await box.subjects("before:01/15/2026")).toEqual(["last of january 14"]);
+    // Seconds since the epoch are an instant: no time zone.
+    expect(await box.subjects(`after:${Date.parse("2026-06-10T03:00:00Z") / 1000} before:2026/12/31`)).toEqual(["evening of june 9", "morning of june 10"]);
+  });
+});
