@@ -10,6 +10,12 @@ import { TESTING_REFRESH_TTL_SECONDS, type Client, type EmulatorState, type Gran
 
 const invalidGrant = (description: string) => oauthError(400, "invalid_grant", description);
 
+/** 401 `invalid_client` with the challenge RFC 6749 §5.2 requires of a 401. */
+function invalidClient(description: string): GoogleError {
+  const { body } = oauthError(401, "invalid_client", description);
+  return new GoogleError(401, body, { "www-authenticate": 'Basic realm="https://accounts.google.com/", charset="UTF-8"' });
+}
+
 /** Client authentication: `client_secret_post` or HTTP Basic, as Google accepts both. */
 function authenticateClient(state: EmulatorState, request: FastifyRequest, form: FormValues): Client {
   let clientId = first(form.client_id);
@@ -18,8 +24,8 @@ function authenticateClient(state: EmulatorState, request: FastifyRequest, form:
   if (basic) ({ clientId, secret } = basicCredentials(basic[1]));
   if (!clientId) throw oauthError(400, "invalid_request", "Could not determine client ID from request.");
   const client = state.clients.get(clientId);
-  if (!client) throw oauthError(401, "invalid_client", "The OAuth client was not found.");
-  if (secret !== client.clientSecret) throw oauthError(401, "invalid_client", "Unauthorized");
+  if (!client) throw invalidClient("The OAuth client was not found.");
+  if (secret !== client.clientSecret) throw invalidClient("Unauthorized");
   return client;
 }
 
@@ -30,11 +36,11 @@ function authenticateClient(state: EmulatorState, request: FastifyRequest, form:
 function basicCredentials(encoded: string): { clientId: string; secret: string } {
   const text = Buffer.from(encoded, "base64").toString("utf8");
   const colon = text.indexOf(":");
-  if (colon < 0) throw oauthError(401, "invalid_client", "Unauthorized");
+  if (colon < 0) throw invalidClient("Unauthorized");
   try {
     return { clientId: decodeURIComponent(text.slice(0, colon)), secret: decodeURIComponent(text.slice(colon + 1)) };
   } catch {
-    throw oauthError(401, "invalid_client", "Unauthorized");
+    throw invalidClient("Unauthorized");
   }
 }
 

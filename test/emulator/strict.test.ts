@@ -227,3 +227,18 @@ describe("search by date", () => {
     expect(await box.subjects(`after:${Date.parse("2026-06-10T03:00:00Z") / 1000} before:2026/12/31`)).toEqual(["evening of june 9", "morning of june 10"]);
   });
 });
+
+describe("client authentication", () => {
+  it("a 401 invalid_client carries a WWW-Authenticate challenge (RFC 6749 §5.2)", async () => {
+    const client = await h.client();
+    const post = (form: Record<string, string>, headers: Record<string, string> = {}) =>
+      fetch(`${h.base}/token`, { method: "POST", headers, body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: "1//x", ...form }) });
+    const wrongSecret = await post({ client_id: client.clientId, client_secret: "nope" });
+    const unknown = await post({}, { authorization: `Basic ${Buffer.from("nobody:x").toString("base64")}` });
+    for (const res of [wrongSecret, unknown]) {
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toMatch(/^Basic realm="/);
+      expect((await res.json()).error).toBe("invalid_client");
+    }
+  });
+});
