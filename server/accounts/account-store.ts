@@ -6,10 +6,23 @@ import type { Db, Queryable } from "../store/db.ts";
 import { isUniqueViolation } from "../store/db.ts";
 import { hashToken, newId, newToken } from "../secrets.ts";
 import { ApiError } from "../errors.ts";
+import { ExpiringCache } from "./expiring-cache.ts";
 
 export const BOOTSTRAP_ACCOUNT = "default";
 /** How long a UI session lasts. */
 export const DEFAULT_SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+/**
+ * How long this process believes a token or session it has resolved without asking the store
+ * again. A session deleted here (sign-out) ends at once; a token or account deleted in the store
+ * directly, or a session ended by another process, still works here for up to this long.
+ */
+export const DEFAULT_AUTH_CACHE_TTL_MS = 5_000;
+const AUTH_CACHE_MAX_ENTRIES = 10_000;
+
+export interface AccountStoreOptions {
+  /** @defaultValue {@link DEFAULT_AUTH_CACHE_TTL_MS}; 0 turns the cache off. */
+  authCacheTtlMs?: number;
+}
 
 export interface Account {
   id: string;
@@ -22,7 +35,15 @@ export interface CreatedAccount extends Account {
 }
 
 export class AccountStore {
-  constructor(private readonly db: Db) {}
+  /** Hash of a token or session id → its account (only found ones: a new token works at once). */
+  private readonly resolved: ExpiringCache<Account>;
+
+  constructor(
+    private readonly db: Db,
+    opts: AccountStoreOptions = {},
+  ) {
+    this.resolved = new ExpiringCache(opts.authCacheTtlMs ?? DEFAULT_AUTH_CACHE_TTL_MS, AUTH_CACHE_MAX_ENTRIES);
+  }
 
   async create(name: string, opts: { isAdmin?: boolean; token?: string } = {}): Promise<CreatedAccount> {
     const id = newId("acc");
@@ -40,11 +61,17 @@ export class AccountStore {
   }
 
   async byToken(token: string): Promise<Account | undefined> {
+    const hash = hashToken(token);
+    const cached = this.resolved.get(`t:${hash}`);
+    if (cached) return cached;
     const rows = await this.db.query(
       `SELECT a.id, a.name, a.is_admin FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.token_hash = $1`,
-      [hashToken(token)],
+      [hash],
     );
-    return rows[0] ? toAccount(rows[0]) : undefined;
+    if (!rows[0]) return undefined;
+    const account = toAccount(rows[0]);
+    this.resolved.set(`t:${hash}`, account);
+    return account;
   }
 
   async byName(name: string, q: Queryable = this.db): Promise<Account | undefined> {
@@ -64,16 +91,24 @@ export class AccountStore {
   }
 
   async bySession(sessionId: string): Promise<Account | undefined> {
+    const hash = hashToken(sessionId);
+    const cached = this.resolved.get(`s:${hash}`);
+    if (cached) return cached;
     const rows = await this.db.query(
-      `SELECT a.id, a.name, a.is_admin FROM sessions s JOIN accounts a ON a.id = s.account_id
+      `SELECT a.id, a.name, a.is_admin, s.expires_at FROM sessions s JOIN accounts a ON a.id = s.account_id
         WHERE s.session_hash = $1 AND s.expires_at > now()`,
-      [hashToken(sessionId)],
+      [hash],
     );
-    return rows[0] ? toAccount(rows[0]) : undefined;
+    if (!rows[0]) return undefined;
+    const account = toAccount(rows[0]);
+    this.resolved.set(`s:${hash}`, account, new Date(rows[0].expires_at).getTime());
+    return account;
   }
 
   async deleteSession(sessionId: string): Promise<void> {
-    await this.db.query("DELETE FROM sessions WHERE session_hash = $1", [hashToken(sessionId)]);
+    const hash = hashToken(sessionId);
+    this.resolved.delete(`s:${hash}`);
+    await this.db.query("DELETE FROM sessions WHERE session_hash = $1", [hash]);
   }
 
   /**
@@ -105,5 +140,6 @@ export class AccountStore {
 }
 
 function toAccount(row: Record<string, any>): Account {
-  return { id: row.id, name: row.name, isAdmin: row.is_admin };
+  // Frozen: one object may answer many requests from the cache.
+  return Object.freeze({ id: row.id, name: row.name, isAdmin: row.is_admin });
 }

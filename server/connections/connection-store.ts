@@ -11,7 +11,7 @@ import { newId } from "../secrets.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { missingScopes, sameScopes, withRequiredScopes } from "../../connector/scopes.ts";
 import { DEFAULT_CONCURRENCY, toConnection, type Connection, type CreateConnectionInput, type PoolRef, type UpdateConnectionInput } from "./connection.ts";
-import { checkBorrowing, resolvePools } from "./borrowing.ts";
+import { MAX_BORROW_DEPTH, checkBorrowing, resolvePools } from "./borrowing.ts";
 import { checkIClient, checkLevelNotWithBorrowing } from "./connection-rules.ts";
 import { reauthorizeRequired } from "./offline-reason.ts";
 import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "./paging.ts";
@@ -22,6 +22,13 @@ export interface ConnectionStoreOptions {
   /** A platform iClient is configured, so `iClientId` may be omitted. */
   hasPlatformClient?: boolean;
 }
+
+/**
+ * The columns `toConnection` reads (add one here when it reads another): never the sealed
+ * tokens, which only the OAuth code opens and which would be read and parsed on every list.
+ */
+const COLUMNS = `id, name, application, scopes, iclient_id, borrow_from, concurrency_level, status, offline_reason, email,
+  granted_scopes, missing_scopes, authorized_at, revocation, created_at, updated_at`;
 
 /** First key of the two-key advisory lock that serialises one account's connection writes. */
 const ACCOUNT_LOCK_KEY = 7_262_011;
@@ -35,18 +42,22 @@ export class ConnectionStore {
   async list(accountId: string, page: PageRequest = {}): Promise<Page<Connection>> {
     const limit = pageLimit(page);
     const filter = pageFilter(page, 2);
-    const rows = await this.db.query(
-      `SELECT * FROM connections WHERE account_id = $1${filter.sql} ORDER BY created_at, id LIMIT ${limit + 1}`,
+    // The page as one JSON array: parsing one value is several times cheaper than a hundred rows'
+    // fields one by one (PGlite decodes those in JavaScript). Timestamps arrive as ISO strings.
+    const [result] = await this.db.query<{ page: Record<string, any>[] | null }>(
+      `SELECT json_agg(c ORDER BY c.created_at, c.id) AS page FROM (
+         SELECT ${COLUMNS} FROM connections WHERE account_id = $1${filter.sql} ORDER BY created_at, id LIMIT ${limit + 1}) c`,
       [accountId, ...filter.params],
     );
-    const pools = await resolvePools(this.db, accountId, rows.map((r) => r.id));
+    const rows = (result?.page ?? []).map((r) => ({ ...r, created_at: new Date(r.created_at) }));
+    const pools = await this.pools(this.db, accountId, rows);
     return toPage(rows as any[], limit, (r) => this.view(r, pools.get(r.id)!));
   }
 
   /** The connection, or a 404 ApiError when it is missing or another account's. */
   async get(accountId: string, id: string, q: Queryable = this.db): Promise<Connection> {
     const row = await this.row(q, accountId, id);
-    return this.view(row, (await resolvePools(q, accountId, [id])).get(id)!);
+    return this.view(row, (await this.pools(q, accountId, [row])).get(id)!);
   }
 
   /** The pool of the connection: the lender at the end of its borrowing chain, and that lender's level. */
@@ -155,7 +166,7 @@ export class ConnectionStore {
   }
 
   private async row(q: Queryable, accountId: string, id: string, lock = false): Promise<Record<string, any>> {
-    const rows = await q.query(`SELECT * FROM connections WHERE id = $1 AND account_id = $2${lock ? " FOR UPDATE" : ""}`, [id, accountId]);
+    const rows = await q.query(`SELECT ${COLUMNS} FROM connections WHERE id = $1 AND account_id = $2${lock ? " FOR UPDATE" : ""}`, [id, accountId]);
     if (!rows[0]) throw notFound("Connection");
     return rows[0];
   }
@@ -172,6 +183,24 @@ export class ConnectionStore {
       if (isForeignKeyViolation(err)) throw new ApiError("conflict", "A related resource changed meanwhile: try again.", undefined, { cause: err });
       throw err;
     }
+  }
+
+  /**
+   * The pool of each row: a connection that lends nothing is its own pool, and a chain that
+   * ends among `rows` is walked here; only chains leaving them cost a query (the recursive one).
+   */
+  private async pools(q: Queryable, accountId: string, rows: Record<string, any>[]): Promise<Map<string, PoolRef>> {
+    const byId = new Map(rows.map((r) => [r.id as string, r]));
+    const pools = new Map<string, PoolRef>();
+    const unresolved: string[] = [];
+    for (const row of rows) {
+      let at: Record<string, any> | undefined = row;
+      for (let depth = 0; at?.borrow_from && depth < MAX_BORROW_DEPTH; depth++) at = byId.get(at.borrow_from);
+      if (at && !at.borrow_from) pools.set(row.id, { poolId: at.id, limit: at.concurrency_level });
+      else unresolved.push(row.id);
+    }
+    if (unresolved.length > 0) for (const [id, pool] of await resolvePools(q, accountId, unresolved)) pools.set(id, pool);
+    return pools;
   }
 
   private view(row: Record<string, any>, pool: PoolRef): Connection {
