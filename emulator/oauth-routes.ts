@@ -6,7 +6,7 @@ import { consentPage, errorPage } from "./consent-page.ts";
 import { all, asForm, first, type FormValues } from "./form.ts";
 import { newAuthCode } from "./ids.ts";
 import { isKnownScope, isSignInScope } from "./scopes.ts";
-import { AUTH_CODE_TTL_MS, type Client, type EmulatorState } from "./state.ts";
+import { AUTH_CODE_TTL_MS, type Client, type EmulatorState, type Grant } from "./state.ts";
 import { PKCE_VALUE } from "./token-routes.ts";
 
 type Checked = { ok: true; client: Client; redirectUri: string; scopes: string[] } | { ok: false; html: string; status: number };
@@ -52,6 +52,55 @@ function html(reply: FastifyReply, status: number, body: string): FastifyReply {
   return reply.code(status).type("text/html; charset=utf-8").send(body);
 }
 
+type Allowed = Extract<Checked, { ok: true }>;
+
+/** Issues a code for `granted` under `grant` and redirects back with it, as Google's callback reads. */
+function redirectWithCode(
+  state: EmulatorState,
+  reply: FastifyReply,
+  checked: Allowed,
+  form: FormValues,
+  grant: Grant,
+  granted: string[],
+  shown: "consent" | "none",
+): FastifyReply {
+  const tokenScopes = first(form.include_granted_scopes) === "true" ? grant.scopes : granted;
+  const prompt = (first(form.prompt) ?? "").split(/\s+/);
+  const offline = first(form.access_type) === "offline";
+  const code = newAuthCode();
+  state.codes.set(code, {
+    grantId: grant.id,
+    clientId: checked.client.clientId,
+    redirectUri: checked.redirectUri,
+    scopes: tokenScopes,
+    codeChallenge: first(form.code_challenge),
+    codeChallengeMethod: first(form.code_challenge) ? first(form.code_challenge_method) ?? "plain" : undefined,
+    issueRefreshToken: offline && (!grant.refreshIssued || prompt.includes("consent")),
+    expiresAt: state.now() + AUTH_CODE_TTL_MS,
+    used: false,
+  });
+  return redirectWith(reply, checked.redirectUri, [
+    ["state", first(form.state)],
+    ["code", code],
+    ["scope", tokenScopes.join(" ")],
+    ["authuser", "0"],
+    ["prompt", shown],
+  ]);
+}
+
+/**
+ * `prompt=none`: no page may be shown. The emulator has no sign-in session, so the user is the
+ * `login_hint`; when that user already granted this client every scope asked for, a code comes
+ * back at once, otherwise `error=interaction_required` (OpenID Connect Core §3.1.2.6).
+ */
+function withoutInteraction(state: EmulatorState, reply: FastifyReply, checked: Allowed, values: FormValues): FastifyReply {
+  const email = (first(values.login_hint) ?? "").trim().toLowerCase();
+  const grant = email ? state.liveGrantFor(checked.client.clientId, email) : undefined;
+  const covered = grant !== undefined && checked.scopes.every((s) => isSignInScope(s) || grant.scopes.includes(s));
+  if (!grant || !covered) return redirectWith(reply, checked.redirectUri, [["error", "interaction_required"], ["state", first(values.state)]]);
+  return redirectWithCode(state, reply, checked, values, grant, checked.scopes, "none");
+}
+
 export function oauthRoutes(app: FastifyInstance, state: EmulatorState): void {
   app.get("/o/oauth2/v2/auth", async (request, reply) => {
     const search = new URLSearchParams(request.raw.url?.split("?")[1] ?? "");
@@ -59,6 +108,7 @@ export function oauthRoutes(app: FastifyInstance, state: EmulatorState): void {
     const values = asForm(search.toString());
     const checked = check(state, values);
     if (!checked.ok) return html(reply, checked.status, checked.html);
+    if ((first(values.prompt) ?? "").split(/\s+/).includes("none")) return withoutInteraction(state, reply, checked, values);
     return html(reply, 200, consentPage({ clientId: checked.client.clientId, params, scopes: checked.scopes, email: first(values.login_hint) ?? "" }));
   });
 
@@ -82,27 +132,6 @@ export function oauthRoutes(app: FastifyInstance, state: EmulatorState): void {
     const granted = checked.scopes.filter((s) => isSignInScope(s) || ticked.has(s));
     const grant = state.grantFor(checked.client.clientId, email);
     grant.scopes = [...new Set([...grant.scopes, ...granted])];
-    const tokenScopes = first(form.include_granted_scopes) === "true" ? grant.scopes : granted;
-    const prompt = (first(form.prompt) ?? "").split(/\s+/);
-    const offline = first(form.access_type) === "offline";
-    const code = newAuthCode();
-    state.codes.set(code, {
-      grantId: grant.id,
-      clientId: checked.client.clientId,
-      redirectUri: checked.redirectUri,
-      scopes: tokenScopes,
-      codeChallenge: first(form.code_challenge),
-      codeChallengeMethod: first(form.code_challenge) ? first(form.code_challenge_method) ?? "plain" : undefined,
-      issueRefreshToken: offline && (!grant.refreshIssued || prompt.includes("consent")),
-      expiresAt: state.now() + AUTH_CODE_TTL_MS,
-      used: false,
-    });
-    return redirectWith(reply, checked.redirectUri, [
-      ["state", stateParam],
-      ["code", code],
-      ["scope", tokenScopes.join(" ")],
-      ["authuser", "0"],
-      ["prompt", "consent"],
-    ]);
+    return redirectWithCode(state, reply, checked, form, grant, granted, "consent");
   });
 }

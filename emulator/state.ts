@@ -119,11 +119,18 @@ export class EmulatorState {
     return s;
   }
 
-  /** The live grant for this client and user, or a new one. */
-  grantFor(clientId: string, email: string): Grant {
+  /** The live grant for this client and user, if the user consented. */
+  liveGrantFor(clientId: string, email: string): Grant | undefined {
     for (const grant of this.grants.values()) {
       if (!grant.revoked && grant.clientId === clientId && grant.email === email) return grant;
     }
+    return undefined;
+  }
+
+  /** The live grant for this client and user, or a new one. */
+  grantFor(clientId: string, email: string): Grant {
+    const live = this.liveGrantFor(clientId, email);
+    if (live) return live;
     this.grantSeq += 1;
     const grant: Grant = { id: this.grantSeq, clientId, email, scopes: [], revoked: false, refreshIssued: false };
     this.grants.set(grant.id, grant);

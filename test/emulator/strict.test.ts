@@ -242,3 +242,32 @@ describe("client authentication", () => {
     }
   });
 });
+
+describe("prompt=none", () => {
+  it("redirects with interaction_required when consent is needed, and with a code when the user already granted it", async () => {
+    const client = await h.client();
+    const auth = h.oauth(client);
+    const silent = async (scope: string[], loginHint?: string) => {
+      const url = auth.generateAuthUrl({ scope, prompt: "none", state: "st", login_hint: loginHint });
+      const res = await fetch(url, { redirect: "manual" });
+      expect(res.status).toBe(302);
+      return new URL(res.headers.get("location")!);
+    };
+    const email = "silent@x.test";
+    const before = await silent([SCOPES.readonly], email);
+    expect(before.origin + before.pathname).toBe("http://localhost:5555/oauth2/callback");
+    expect(Object.fromEntries(before.searchParams)).toEqual({ error: "interaction_required", state: "st" });
+
+    await authorize(h, { email, scopes: [SCOPES.readonly], client });
+    const granted = await silent([SCOPES.readonly], email);
+    expect(granted.searchParams.get("state")).toBe("st");
+    const { tokens } = await auth.getToken(granted.searchParams.get("code")!);
+    expect(tokens.scope).toBe(SCOPES.readonly);
+    auth.setCredentials(tokens);
+    expect((await gmailFor(h, auth).users.getProfile({ userId: "me" })).data.emailAddress).toBe(email);
+
+    // A scope not granted yet, or no hint of who the user is: consent would be needed.
+    expect((await silent([SCOPES.readonly, SCOPES.send], email)).searchParams.get("error")).toBe("interaction_required");
+    expect((await silent([SCOPES.readonly])).searchParams.get("error")).toBe("interaction_required");
+  });
+});
