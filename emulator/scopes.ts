@@ -64,7 +64,7 @@ export const METHOD_SCOPES = {
   historyList: [mail, metadata, modify, readonly],
   messagesRead: [mail, metadata, modify, readonly],
   attachmentsGet: [mail, modify, readonly],
-  messagesSend: [mail, compose, modify, send],
+  messagesSend: [mail, compose, modify, send, `${G}gmail.addons.current.action.compose`],
   draftsWrite: [mail, compose, modify],
   draftsSend: [mail, compose, modify],
   draftsRead: [mail, compose, modify, readonly],

@@ -35,6 +35,11 @@ describe("scopes per method", () => {
       status: 403,
       data: insufficientScopesBody,
     });
+    // The add-on compose scope sends too, and nothing else.
+    const { auth: addonAuth } = await authorize(h, { email: ME, scopes: ["https://www.googleapis.com/auth/gmail.addons.current.action.compose"] });
+    const addon = gmailFor(h, addonAuth);
+    expect((await addon.users.messages.send({ userId: "me", requestBody: { raw: await raw() } })).status).toBe(200);
+    expect((await failure(addon.users.drafts.create({ userId: "me", requestBody: { message: { raw: await raw() } } }))).status).toBe(403);
     // With gmail.compose the same draft goes out.
     expect((await gmailFor(h, composeAuth).users.drafts.send({ userId: "me", requestBody: { id: draft.data.id! } })).status).toBe(200);
   });
