@@ -24,7 +24,7 @@ export interface MemoryTickerOptions {
 export class MemoryTicker implements Ticker {
   private readonly timers = new Map<string, { spec: TimerSpec; last: number; next?: number }>();
   private timer?: NodeJS.Timeout;
-  private checking?: Promise<void>;
+  private readonly inFlight = new Map<string, Promise<void>>();
   private closed = false;
   private readonly now: () => number;
 
@@ -52,43 +52,50 @@ export class MemoryTicker implements Ticker {
     await this.check();
   }
 
-  /** Fire every due tick (at most one per flow), then sleep until the next. Tests call it after moving the clock. */
-  check(): Promise<void> {
-    this.checking ??= this.fireDue().finally(() => {
-      this.checking = undefined;
-      this.arm();
-    });
-    return this.checking;
+  /**
+   * Fire every due tick (at most one per flow), then sleep until the next. Tests call it after
+   * moving the clock; it resolves when every due tick has been handled. A flow whose tick is
+   * still being handled (a slow poll) is not fired again meanwhile, and holds up no other.
+   */
+  async check(): Promise<void> {
+    const now = this.now();
+    const started: Promise<void>[] = [...this.inFlight.values()]; // resolves once every due tick is handled
+    for (const [flowId, entry] of this.timers) {
+      if (this.inFlight.has(flowId)) continue;
+      const due = dueTick(entry.spec, entry.last, now);
+      if (due === undefined) continue;
+      entry.last = due;
+      const done = this.fire(flowId, entry, due).finally(() => {
+        this.inFlight.delete(flowId);
+        this.arm(); // its next tick counts again
+      });
+      this.inFlight.set(flowId, done);
+      started.push(done);
+    }
+    this.arm();
+    await Promise.allSettled(started);
   }
 
-  private async fireDue(): Promise<void> {
-    const now = this.now();
-    await Promise.allSettled(
-      [...this.timers].map(async ([flowId, entry]) => {
-        const due = dueTick(entry.spec, entry.last, now);
-        if (due !== undefined) {
-          entry.last = due;
-          try {
-            await this.opts.onTick(flowId, due);
-          } catch (err) {
-            this.opts.log.warn({ err, flowId }, "trigger tick failed");
-          }
-        }
-        const next = nextTick(entry.spec, entry.last);
-        if (next !== entry.next && this.timers.get(flowId) === entry) {
-          entry.next = next;
-          await this.opts.store.setNextRun(flowId, next).catch((err) => this.opts.log.warn({ err, flowId }, "saving the next run time failed"));
-        }
-      }),
-    );
+  private async fire(flowId: string, entry: { spec: TimerSpec; last: number; next?: number }, tick: number): Promise<void> {
+    try {
+      await this.opts.onTick(flowId, tick);
+    } catch (err) {
+      this.opts.log.warn({ err, flowId }, "trigger tick failed");
+    }
+    const next = nextTick(entry.spec, entry.last);
+    if (next !== entry.next && this.timers.get(flowId) === entry) {
+      entry.next = next;
+      await this.opts.store.setNextRun(flowId, next).catch((err) => this.opts.log.warn({ err, flowId }, "saving the next run time failed"));
+    }
   }
 
   private arm(): void {
     clearTimeout(this.timer);
-    if (this.closed || this.checking || !this.timers.size) return;
+    if (this.closed || !this.timers.size) return;
     const now = this.now();
     let earliest = Infinity;
-    for (const e of this.timers.values()) earliest = Math.min(earliest, e.next ?? nextTick(e.spec, e.last));
+    for (const [flowId, e] of this.timers) if (!this.inFlight.has(flowId)) earliest = Math.min(earliest, nextTick(e.spec, e.last));
+    if (earliest === Infinity) return; // every flow is being handled: each re-arms when done
     this.timer = setTimeout(() => void this.check(), Math.max(0, Math.min(earliest - now, MAX_SLEEP_MS)));
     this.timer.unref();
   }
@@ -96,6 +103,6 @@ export class MemoryTicker implements Ticker {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    await this.checking;
+    await Promise.allSettled([...this.inFlight.values()]);
   }
 }

@@ -15,11 +15,11 @@ export function clock(start: number): Clock {
 }
 
 /** Wait until `fn` returns a truthy value (checked every 20 ms), or fail after `ms`. */
-export async function until<T>(fn: () => Promise<T>, what: string, ms = 20_000): Promise<NonNullable<T>> {
+export async function until<T>(fn: () => Promise<T>, what: string, ms = 20_000): Promise<Exclude<T, false | null | undefined | 0 | "">> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
-    if (v) return v as NonNullable<T>;
+    if (v) return v as Exclude<T, false | null | undefined | 0 | "">;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
