@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConsoleMessage, Page } from "playwright-core";
 import { api } from "../support/app.ts";
-import { launchBrowser, screenshot, signIn, type TestBrowser } from "./support/browser.ts";
+import { launchBrowser, poll, screenshot, signIn, UI_TEST_MS, type TestBrowser } from "./support/browser.ts";
 import { startServedApp } from "./support/service.ts";
 import { testChromium } from "../support/services.ts";
 
@@ -18,7 +18,7 @@ declare global {
   }
 }
 
-describe.skipIf(!testChromium)("Content-Security-Policy in Chromium", () => {
+describe.skipIf(!testChromium)("Content-Security-Policy in Chromium", { timeout: UI_TEST_MS }, () => {
   let served: Awaited<ReturnType<typeof startServedApp>>;
   let browser: TestBrowser;
   /** Every CSP complaint Chromium printed, in any tab (popups included). */
@@ -38,7 +38,7 @@ describe.skipIf(!testChromium)("Content-Security-Policy in Chromium", () => {
         window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
       });
     });
-  });
+  }, UI_TEST_MS);
   afterAll(async () => {
     await browser?.close();
     await served?.close();
@@ -79,8 +79,8 @@ describe.skipIf(!testChromium)("Content-Security-Policy in Chromium", () => {
     await pane.getByRole("button", { name: "Save & authorize" }).click();
     const popup = await popupOpened;
     // Only the callback page's own script closes the window: proof that its hash admitted it.
-    if (!popup.isClosed()) await popup.waitForEvent("close", { timeout: 15_000 });
-    await expect.poll(async () => (await call.get("/v1/connections")).json().items.map((c: { name: string }) => c.name)).toEqual(["Under CSP"]);
+    if (!popup.isClosed()) await popup.waitForEvent("close");
+    await poll(async () => (await call.get("/v1/connections")).json().items.map((c: { name: string }) => c.name)).toEqual(["Under CSP"]);
     await screenshot(page, "csp-panel");
 
     expect(await violations(page)).toEqual([]);
