@@ -32,6 +32,7 @@ import { TokenManager } from "./oauth/token-manager.ts";
 import { RedisRefreshLock, processLocalLock } from "./oauth/refresh-lock.ts";
 import { AuthorizationService } from "./oauth/authorization-service.ts";
 import { GmailRunner } from "./gmail-runner.ts";
+import { MemoryBudget, RedisBudget, type QuotaBudget, type QuotaClock } from "./quota/index.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
 import { createFlows, type FlowTuning } from "./flows/index.ts";
 import { flowRoutes } from "./routes/flows.ts";
@@ -44,8 +45,12 @@ export interface AppDeps {
   redis?: Redis;
   /** The concurrency gate; by default a RedisGate on `config.redisUrl` in queue mode, else a MemoryGate. */
   gate?: PoolGate;
-  /** Rate-limit backoff of the Gmail choke point (tests shorten it). */
+  /** Rate-limit and transient-error backoff of the Gmail choke point (tests shorten it). */
   backoff?: { baseMs?: number; maxMs?: number };
+  /** Gmail quota budgets; by default a RedisBudget on `config.redisUrl` in queue mode, else a MemoryBudget. */
+  budget?: QuotaBudget;
+  /** The clock the choke point's backoffs sleep on (tests scale time). */
+  quotaClock?: QuotaClock;
   /** Run-level retry and lease knobs of flows (tests shorten them). */
   flows?: FlowTuning;
   /** Triggers' clock and shortest interval (tests inject a clock and shorten it). */
@@ -117,6 +122,8 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
 
   const gate = deps.gate ?? (config.redisUrl ? new RedisGate({ redis: config.redisUrl, prefix: `${config.redisPrefix}:pool` }) : new MemoryGate());
   if (!deps.gate) app.addHook("onClose", () => gate.close());
+  const budget = deps.budget ?? (config.redisUrl ? new RedisBudget({ redis: config.redisUrl, prefix: `${config.redisPrefix}:quota` }) : new MemoryBudget());
+  if (!deps.budget) app.addHook("onClose", () => budget.close());
   const tokenStore = new TokenStore(deps.db, deps.secrets);
   const authorization = new AuthorizationService({
     connections,
@@ -138,7 +145,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
     connections,
     remove: (accountId, id) => authorization.deleteConnection(accountId, id, app.log),
   });
-  const gmail = new GmailRunner({ connections, tokens, gate, endpoints: config.google, log: app.log, backoff: deps.backoff });
+  const gmail = new GmailRunner({ connections, tokens, gate, budget, quota: config.gmailQuota, endpoints: config.google, log: app.log, backoff: deps.backoff, clock: deps.quotaClock });
   app.decorate("gmail", gmail);
   let triggers: Triggers | undefined; // created next: the flows' hooks call into it
   const hooks = { exportSpec: (flow: any, run: any) => triggers!.exportSpec(flow, run), runEnded: async (runId: string) => triggers?.runEnded(runId) };

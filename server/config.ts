@@ -21,6 +21,12 @@ export const SANDBOX_PREFIX = "/sandbox/google";
 export const DEFAULT_GOOGLE_ISSUERS: readonly string[] = Object.freeze(["https://accounts.google.com", "accounts.google.com"]);
 /** Google's signing keys as a JWKS. */
 export const DEFAULT_GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs";
+/** Gmail's per-user quota per project since 2026 (GOOGLE.md "Quota"). */
+export const DEFAULT_GMAIL_USER_QUOTA_UNITS_PER_MINUTE = 6_000;
+/** Gmail's per-project quota. */
+export const DEFAULT_GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE = 1_200_000;
+/** Google's daily billing threshold per project. */
+export const DEFAULT_GMAIL_PROJECT_DAILY_UNITS = 80_000_000;
 
 export { REAL_GOOGLE, type GoogleEndpoints };
 
@@ -54,6 +60,8 @@ export interface Config {
   platformClient?: { clientId: string; clientSecret: string };
   logLevel: string;
   bodyLimit: number;
+  /** Quota budgets of Gmail calls (SPEC §2 "Quota budget and transient errors"). */
+  gmailQuota: { userUnitsPerMinute: number; projectUnitsPerMinute: number; projectDailyUnits: number };
 }
 
 const url = { type: "string", format: "uri", pattern: "^https?://" };
@@ -79,6 +87,9 @@ const envSchema = {
     GOOGLE_ISSUER: { type: "string", minLength: 1, maxLength: 500 },
     GOOGLE_CLIENT_ID: { type: "string", minLength: 1 },
     GOOGLE_CLIENT_SECRET: { type: "string", minLength: 1 },
+    GMAIL_USER_QUOTA_UNITS_PER_MINUTE: { type: "integer", minimum: 1 },
+    GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE: { type: "integer", minimum: 1 },
+    GMAIL_PROJECT_DAILY_UNITS: { type: "integer", minimum: 1 },
     LOG_LEVEL: { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
   },
   dependencies: {
@@ -150,6 +161,11 @@ export function loadConfig(env: Env = process.env, argv: string[] = process.argv
       : undefined,
     logLevel: v.LOG_LEVEL ?? "info",
     bodyLimit: DEFAULT_BODY_LIMIT,
+    gmailQuota: Object.freeze({
+      userUnitsPerMinute: v.GMAIL_USER_QUOTA_UNITS_PER_MINUTE ?? DEFAULT_GMAIL_USER_QUOTA_UNITS_PER_MINUTE,
+      projectUnitsPerMinute: v.GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE ?? DEFAULT_GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE,
+      projectDailyUnits: v.GMAIL_PROJECT_DAILY_UNITS ?? DEFAULT_GMAIL_PROJECT_DAILY_UNITS,
+    }),
   };
   return Object.freeze(config);
 }

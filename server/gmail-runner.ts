@@ -1,9 +1,12 @@
 /**
  * The one choke point of every Gmail API request made for a connection:
- * status and scope checks first (no call to Google when they fail), then a
- * slot of the connection's pool, a valid access token, the call, and Google's
- * answers mapped (401 → one refresh and retry, rate limit → pool pause and
- * retry, `invalid_grant` → offline).
+ * status and scope checks first (no call to Google when they fail), then the
+ * call's quota units from the budgets of its Gmail user and its iClient (waited
+ * for holding nothing), a slot of the connection's pool, a valid access token,
+ * the call, and Google's answers mapped: 401 → one refresh and retry; rate
+ * limit → pool pause, budget shrunk, retry; 5xx or a dropped connection →
+ * backoff and retry, except for a call a retry could double (a send);
+ * `invalid_grant` → offline.
  */
 import type { gmail_v1 } from "@googleapis/gmail";
 import type { FastifyBaseLogger } from "fastify";
@@ -11,7 +14,11 @@ import { gmailCallOptions, gmailClient, type GmailCallOptions } from "../connect
 import { assertScopeFor, type GmailMethod } from "../connector/gmail-methods.ts";
 import { GoogleApiError, RateLimitedError, toConnectorError } from "../connector/errors.ts";
 import type { GoogleEndpoints } from "../connector/endpoints.ts";
-import { runInPool, type PoolGate } from "./pools/index.ts";
+import { NON_IDEMPOTENT, quotaUnits } from "../connector/quota-costs.ts";
+import { backoffMs, type PoolGate } from "./pools/index.ts";
+import { DEFAULT_MAX_ATTEMPTS } from "./pools/run-in-pool.ts";
+import { systemClock, transientCause, type BucketRef, type QuotaBudget, type QuotaClock } from "./quota/index.ts";
+import { retryAfterMs } from "./quota/retry-after.ts";
 import type { ConnectionStore } from "./connections/connection-store.ts";
 import type { TokenManager } from "./oauth/token-manager.ts";
 import { ConnectionUnavailableError } from "./oauth/connection-errors.ts";
@@ -20,10 +27,18 @@ export interface GmailRunnerDeps {
   connections: ConnectionStore;
   tokens: TokenManager;
   gate: PoolGate;
+  /** Quota budgets, shared by every process of the cluster in queue mode. */
+  budget: QuotaBudget;
+  /** Budget sizes (config `gmailQuota`). */
+  quota: { userUnitsPerMinute: number; projectUnitsPerMinute: number };
   endpoints: GoogleEndpoints;
   log?: FastifyBaseLogger;
-  /** Backoff when Google gives no Retry-After. @defaultValue runInPool's (1 s doubling to 64 s) */
+  /** Backoff when Google gives no Retry-After, and before retrying a transient error. @defaultValue 1 s doubling to 64 s, jittered */
   backoff?: { baseMs?: number; maxMs?: number };
+  /** The clock backoffs sleep on (tests scale it). @defaultValue real time */
+  clock?: QuotaClock;
+  /** Attempts per call, the first included. @defaultValue 8 */
+  maxAttempts?: number;
 }
 
 export class GmailRunner {
@@ -31,43 +46,72 @@ export class GmailRunner {
 
   /** Run `call` for the connection, holding a slot of its pool. `call` must pass `options` to every Gmail call. */
   async run<T>(accountId: string, connectionId: string, method: GmailMethod, call: (gmail: gmail_v1.Gmail, options: GmailCallOptions) => Promise<T>): Promise<T> {
-    const { connections, tokens, gate, endpoints } = this.deps;
+    const { connections, gate, budget, quota, log } = this.deps;
+    const clock = this.deps.clock ?? systemClock;
+    const maxAttempts = this.deps.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     const connection = await connections.get(accountId, connectionId);
     if (connection.status !== "online") {
       throw new ConnectionUnavailableError(connection.status, connection.offlineReason);
     }
     assertScopeFor(method, connection.grantedScopes ?? []);
-    const pool = await connections.resolvePool(accountId, connectionId);
-    const options = gmailCallOptions(endpoints);
-    let fresh = true;
-    return runInPool(
-      gate,
-      // The first attempt uses the level just read; a retry re-reads it, so a change meanwhile applies.
-      { id: pool.poolId, limit: async () => (fresh ? ((fresh = false), pool.limit) : (await connections.resolvePool(accountId, connectionId)).limit) },
-      async () => {
-        let t = await tokens.accessToken(accountId, connectionId);
-        try {
-          return await call(gmailClient(t.accessToken), options);
-        } catch (err) {
-          const mapped = toConnectorError(err);
-          if (!(mapped instanceof GoogleApiError && mapped.status === 401)) throw mapped ?? err;
-          // Google refused a token we thought valid (revoked access token, clock skew): refresh once.
-          t = await tokens.accessToken(accountId, connectionId, t.accessToken);
-          try {
-            return await call(gmailClient(t.accessToken), options);
-          } catch (again) {
-            throw toConnectorError(again) ?? again;
-          }
+    let pool = await connections.resolvePool(accountId, connectionId);
+    // Google counts per user per project: the Gmail address under the iClient's project.
+    const scope = connection.iClientId ?? "platform";
+    const user: BucketRef = { key: `user:${(connection.email ?? connectionId).toLowerCase()}`, unitsPerMinute: quota.userUnitsPerMinute };
+    const buckets = [user, { key: "project", unitsPerMinute: quota.projectUnitsPerMinute }];
+    const units = quotaUnits(method);
+    for (let attempt = 1; ; attempt++) {
+      // Waited for before the pool slot, so a call short of quota holds no slot.
+      const waited = await budget.take(scope, buckets, units);
+      if (waited > 0) log?.debug({ connectionId, method, waitedMs: Math.round(waited) }, "waited for Gmail quota");
+      // A retry re-reads the pool, so a level change meanwhile applies.
+      if (attempt > 1) pool = await connections.resolvePool(accountId, connectionId);
+      const slot = await gate.acquire(pool.poolId, pool.limit);
+      let retryInMs: number;
+      try {
+        return await this.#attempt(accountId, connectionId, call);
+      } catch (err) {
+        if (attempt >= maxAttempts) throw err;
+        if (err instanceof RateLimitedError) {
+          const wait = retryAfterMs(err, clock.now()) ?? backoffMs(attempt, this.deps.backoff);
+          log?.warn({ connectionId, poolId: pool.poolId, retryAfterMs: wait }, "Google rate limit: pausing pool");
+          // Paused before the slot goes back, so the freed slot is not granted inside the pause;
+          // the user's budget shrinks too (someone else spends that mailbox's quota).
+          await gate.pause(pool.poolId, wait);
+          await budget.shrink(scope, [user], wait).catch((e: unknown) => log?.warn({ err: e }, "quota budget: shrink failed"));
+          continue;
         }
-      },
-      {
-        backoff: this.deps.backoff,
-        classify: (err) => {
-          if (!(err instanceof RateLimitedError)) return null;
-          this.deps.log?.warn({ connectionId, poolId: pool.poolId, retryAfterMs: err.retryAfterMs }, "Google rate limit: pausing pool");
-          return { retryAfterMs: err.retryAfterMs };
-        },
-      },
-    );
+        const cause = transientCause(err);
+        if (!cause || NON_IDEMPOTENT.has(method)) throw err;
+        retryInMs = backoffMs(attempt, this.deps.backoff);
+        log?.warn(
+          { connectionId, method, cause, status: err instanceof GoogleApiError ? err.status : undefined, attempt, retryInMs },
+          "Google transient error: retrying",
+        );
+      } finally {
+        await slot.release();
+      }
+      await clock.sleep(retryInMs); // holding no slot
+    }
+  }
+
+  /** One attempt: the call with a valid token; a 401 refreshes the token once. */
+  async #attempt<T>(accountId: string, connectionId: string, call: (gmail: gmail_v1.Gmail, options: GmailCallOptions) => Promise<T>): Promise<T> {
+    const { tokens, endpoints } = this.deps;
+    const options = gmailCallOptions(endpoints);
+    let t = await tokens.accessToken(accountId, connectionId);
+    try {
+      return await call(gmailClient(t.accessToken), options);
+    } catch (err) {
+      const mapped = toConnectorError(err);
+      if (!(mapped instanceof GoogleApiError && mapped.status === 401)) throw mapped ?? err;
+      // Google refused a token we thought valid (revoked access token, clock skew): refresh once.
+      t = await tokens.accessToken(accountId, connectionId, t.accessToken);
+      try {
+        return await call(gmailClient(t.accessToken), options);
+      } catch (again) {
+        throw toConnectorError(again) ?? again;
+      }
+    }
   }
 }

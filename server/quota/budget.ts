@@ -87,6 +87,8 @@ export const PACE_WINDOW_MS = 61_000;
 export const RECOVERY_MS = 120_000;
 /** A pace never shrinks below this share of the full one. */
 export const MIN_FACTOR = 0.05;
+/** Refusals within this long of the last halving are one congestion event: halved once (as TCP does per round trip). */
+export const SHRINK_INTERVAL_MS = 5_000;
 
 /** Units a bucket may spend at once: a fiftieth of the minute, at least the dearest call, at most half the minute. */
 export function headroom(unitsPerMinute: number): number {
@@ -98,11 +100,12 @@ export function paceOf(unitsPerMinute: number): number {
   return (unitsPerMinute - headroom(unitsPerMinute)) / PACE_WINDOW_MS;
 }
 
-/** A bucket's state: when it is paid up (`tat`), and its shrunk pace `f` as of `ft`. */
+/** A bucket's state: when it is paid up (`tat`), its shrunk pace `f` as of `ft`, its last halving `st`. */
 export interface BucketState {
   tat: number;
   f: number;
   ft: number;
+  st?: number;
 }
 
 /** The pace factor now: `f` grown back additively since `ft`. */
@@ -141,10 +144,13 @@ export function reserve(states: BucketState[], buckets: readonly BucketRef[], un
   return { start, costs };
 }
 
-/** Halve the pace of a bucket and empty it until `now + pauseMs`. */
+/** Halve the pace of a bucket (once per {@link SHRINK_INTERVAL_MS}) and keep it empty until `now + pauseMs`. */
 export function shrinkState(s: BucketState, b: BucketRef, pauseMs: number, now: number): void {
-  s.f = Math.max(MIN_FACTOR, factorAt(s, now) / 2);
-  s.ft = now;
+  if (s.st === undefined || now - s.st >= SHRINK_INTERVAL_MS) {
+    s.f = Math.max(MIN_FACTOR, factorAt(s, now) / 2);
+    s.ft = now;
+    s.st = now;
+  }
   const rate = paceOf(b.unitsPerMinute) * s.f;
   s.tat = Math.max(s.tat, now + Math.max(0, pauseMs) + headroom(b.unitsPerMinute) / rate);
 }

@@ -3,11 +3,12 @@
  * call (the buckets of a scope share a hash tag, so the scripts hold under Redis Cluster). The
  * arithmetic is budget.ts's `reserve` and `shrinkState`, line for line.
  *
- * A bucket is a HASH: `tat` (when it is paid up, ms), `f` (its shrunk pace factor) as of `ft`.
+ * A bucket is a HASH: `tat` (when it is paid up, ms), `f` (its shrunk pace factor) as of `ft`,
+ * `st` (its last halving).
  * ARGV[1] is the caller's clock in ms, or "" to use the Redis clock.
  */
 import { MAX_UNITS_PER_CALL } from "../../connector/quota-costs.ts";
-import { MIN_FACTOR, PACE_WINDOW_MS, RECOVERY_MS } from "./budget.ts";
+import { MIN_FACTOR, PACE_WINDOW_MS, RECOVERY_MS, SHRINK_INTERVAL_MS } from "./budget.ts";
 
 const PRELUDE = `
 local now = tonumber(ARGV[1])
@@ -80,7 +81,11 @@ local pause = math.max(0, tonumber(ARGV[2]))
 for i = 1, #KEYS do
   local u = tonumber(ARGV[2 + i])
   local tat, f = load(KEYS[i])
-  f = math.max(${MIN_FACTOR}, f / 2)
+  local st = tonumber(redis.call('HGET', KEYS[i], 'st'))
+  if not st or now - st >= ${SHRINK_INTERVAL_MS} then
+    f = math.max(${MIN_FACTOR}, f / 2)
+    redis.call('HSET', KEYS[i], 'st', num(now))
+  end
   local rate = pace(u) * f
   save(KEYS[i], math.max(tat, now + pause + headroom(u) / rate), f, now)
 end

@@ -1,8 +1,8 @@
 /**
  * The Gmail choke point in single-process mode, against the emulator: a pool's
  * limit holds for a lender and its borrower together (counted by the emulator),
- * a level change applies to the next requests, and Google's rate limits pause
- * and retry instead of failing.
+ * a level change applies to the next requests, Google's rate limits pause and
+ * retry instead of failing, and 5xx answers are retried on reads, never on a send.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
@@ -10,6 +10,7 @@ import { authorizeConnection, startGoogle, type TestGoogle } from "../support/go
 
 const PUBLIC_URL = "http://mailbridge.test";
 const READONLY = "https://www.googleapis.com/auth/gmail.readonly";
+const SEND = "https://www.googleapis.com/auth/gmail.send";
 
 describe("the Gmail choke point", () => {
   let google: TestGoogle;
@@ -68,12 +69,44 @@ describe("the Gmail choke point", () => {
     expect(t.logs.join("")).toContain("Google rate limit: pausing pool");
   });
 
-  it("reports other Google errors at once, without retrying", async () => {
+  it("retries Google's 503s on reads with backoff until they succeed", async () => {
+    await google.admin("PUT", "/settings", { latencyMs: 0, faults: { status: 503, rate: 0.2 } });
+    await google.admin("POST", "/stats/reset");
+    // 40 reads at a 20% fault rate: some 503s are all but certain (1 - 0.8^40), eight in a row
+    // for one call are not (40 * 0.2^8 ≈ 0.001%).
+    const results = await testCalls(40, [lender, borrower]);
+    await google.admin("PUT", "/settings", { faults: null });
+    expect(results.map((r) => r.json())).toEqual(results.map(() => ({ ok: true, email: user })));
+    expect((await stats()).requests).toBeGreaterThan(40);
+    expect(t.logs.join("")).toContain("Google transient error: retrying");
+  });
+
+  it("reports a 5xx that lasts after its attempts, and other Google errors at once", async () => {
     await google.admin("PUT", "/settings", { faults: { status: 500, rate: 1 } });
     await google.admin("POST", "/stats/reset");
     const res = (await api(t.app, t.adminToken).post(`/v1/connections/${lender}/test`)).json();
-    await google.admin("PUT", "/settings", { faults: null });
     expect(res).toMatchObject({ ok: false, error: { code: "google_error" } });
+    expect((await stats()).requests).toBe(8);
+    await google.admin("PUT", "/settings", { faults: { status: 400, rate: 1 } });
+    await google.admin("POST", "/stats/reset");
+    const bad = (await api(t.app, t.adminToken).post(`/v1/connections/${lender}/test`)).json();
+    await google.admin("PUT", "/settings", { faults: null });
+    expect(bad).toMatchObject({ ok: false });
+    expect((await stats()).requests).toBe(1);
+  });
+
+  it("never retries a send on a 503: the message may have gone out", async () => {
+    const a = api(t.app, t.adminToken);
+    const ic = (await a.post("/v1/iclients", { name: "ic-send", application: "gmail", ...(await google.newClient([`${PUBLIC_URL}/oauth2/callback`])) })).json();
+    const sender = (await a.post("/v1/connections", { name: "sender", application: "gmail", scopes: [SEND], iClientId: ic.id })).json().id;
+    expect((await authorizeConnection(t.app, t.adminToken, sender, { email: user })).statusCode).toBe(200);
+    const accountId = (await a.get("/v1/me")).json().id;
+    await google.admin("PUT", "/settings", { faults: { status: 503, rate: 1 } });
+    await google.admin("POST", "/stats/reset");
+    const raw = Buffer.from(`To: ${user}\r\nSubject: once\r\n\r\nhello\r\n`).toString("base64url");
+    const sent = t.app.gmail.run(accountId, sender, "messages.send", (g, options) => g.users.messages.send({ userId: "me", requestBody: { raw } }, options));
+    await expect(sent).rejects.toMatchObject({ status: 503 });
+    await google.admin("PUT", "/settings", { faults: null });
     expect((await stats()).requests).toBe(1);
   });
 });
