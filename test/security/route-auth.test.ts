@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../support/app.ts";
 import type { RouteAccess } from "../../server/auth.ts";
+import { prepareSandbox, SANDBOX_USER } from "../../server/sandbox.ts";
 import { httpRequest, rawRequest } from "./raw-http.ts";
 
 /** The public surface, on purpose: a new public route has to be added here too. */
@@ -149,6 +150,14 @@ describe("every route needs an account unless declared public, under every spell
     expect(userinfo.status).toBe(401);
     expect(JSON.parse(userinfo.body).error.code, "Google's error body, not the service's").toBe(401);
   });
+
+  it("seeds the sandbox through its admin routes with a token that lives only for the seeding", async () => {
+    const tokensBefore = await t.store.db.query("SELECT token_hash FROM api_tokens ORDER BY 1");
+    await prepareSandbox(t.app, t.config, { db: t.store.db, secrets: t.secrets });
+    const user = await send("GET", `/sandbox/google/_admin/users/${SANDBOX_USER}`, { authorization: `Bearer ${t.adminToken}` });
+    expect(user.status, user.body).toBe(200);
+    expect(await t.store.db.query("SELECT token_hash FROM api_tokens ORDER BY 1")).toEqual(tokensBefore);
+  }, 60_000);
 
   it("keeps public routes public under another spelling", async () => {
     expect((await send("GET", "/%68ealthz")).status).toBe(200);
