@@ -78,7 +78,8 @@ export class GmailPoller {
     }
     await store.setPollCursor(flow.id, historyId, false, this.deps.now());
     // Nothing the flow would export arrived since its checkpoint: keep the checkpoint young, or Google forgets it.
-    if (start === checkpoint && historyId !== checkpoint) await checkpoints.save(flow.id, historyId);
+    // Compare and set: a run that saved a later checkpoint meanwhile keeps it.
+    if (start === checkpoint && historyId !== checkpoint) await store.advanceCheckpoint(flow.id, checkpoint, historyId);
   }
 
   private async history(call: GmailCaller, startHistoryId: string, labelId?: string) {

@@ -116,6 +116,12 @@ export class TriggerStore {
     );
   }
 
+  /** Move the flow's checkpoint from `from` to `to`, unless a run moved it meanwhile (compare and set). */
+  async advanceCheckpoint(flowId: string, from: string, to: string): Promise<boolean> {
+    const rows = await this.db.query("UPDATE flow_checkpoints SET history_id = $3, updated_at = now() WHERE flow_id = $1 AND history_id = $2 RETURNING flow_id", [flowId, from, to]);
+    return rows.length > 0;
+  }
+
   async pendingFlows(): Promise<string[]> {
     return (await this.db.query<{ flow_id: string }>("SELECT flow_id FROM flow_triggers WHERE pending_trigger IS NOT NULL")).map((r) => r.flow_id);
   }
