@@ -133,6 +133,18 @@ describe("Gmail bodies are checked against Google's resources", () => {
     );
   });
 
+  it("the metadata part of a multipart upload is checked like a JSON body", async () => {
+    const message = Buffer.from(await composed(), "base64url").toString("latin1");
+    const upload = (metadata: string) =>
+      call("POST", "/upload/gmail/v1/users/me/messages/send?uploadType=multipart", {
+        body: `--mm\r\nContent-Type: application/json\r\n\r\n${metadata}\r\n--mm\r\nContent-Type: message/rfc822\r\n\r\n${message}\r\n--mm--\r\n`,
+        headers: { "content-type": "multipart/related; boundary=mm", authorization: bearer },
+      });
+    expect(expectApiError(await upload('{"threadId": {"toString": 1}}'), 400)).toBe("Invalid value at 'thread_id' (TYPE_STRING), {…}");
+    expect(expectApiError(await upload('{"labelIds": [null]}'), 400)).toBe("Invalid value at 'label_ids[0]' (TYPE_STRING), null");
+    expect((await upload("{}")).status).toBe(200);
+  });
+
   it("the same checks apply inside batch parts, and a bad path or URL fails only its part", async () => {
     const res = await batch(
       'POST /gmail/v1/users/me/messages/batchModify\r\nContent-Type: application/json\r\n\r\n{"ids":[{"toString":1}]}',
