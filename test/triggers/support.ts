@@ -31,6 +31,7 @@ export interface RunView {
   status: string;
   progress: { exported: number; imported: number; failed: number };
   createdAt: string;
+  finishedAt: string | null;
 }
 
 /** Every run of a flow, oldest first. */
