@@ -52,7 +52,13 @@ const readUser = reader<{ email: string; name?: string; messages?: SeedMessage[]
   json,
 );
 
-const readSettings = reader<{ accessTokenTtlSeconds?: number; quotaUnitsPerMinute?: number; latencyMs?: number; faults?: { status: number; rate: number } | null }>(
+const readSettings = reader<{
+  accessTokenTtlSeconds?: number;
+  quotaUnitsPerMinute?: number;
+  latencyMs?: number;
+  faults?: { status: number; rate: number } | null;
+  rotateRefreshTokens?: boolean;
+}>(
   object(
     {
       accessTokenTtlSeconds: { type: "number", minimum: 1 },
@@ -64,6 +70,7 @@ const readSettings = reader<{ accessTokenTtlSeconds?: number; quotaUnitsPerMinut
         required: ["status", "rate"],
         additionalProperties: false,
       },
+      rotateRefreshTokens: { type: "boolean" },
     },
   ),
   json,
@@ -163,6 +170,7 @@ export function adminRoutes(app: FastifyInstance, state: EmulatorState): void {
     if (body.accessTokenTtlSeconds !== undefined) next.accessTokenTtlSeconds = body.accessTokenTtlSeconds;
     if (body.quotaUnitsPerMinute !== undefined) next.quotaUnitsPerMinute = body.quotaUnitsPerMinute;
     if (body.latencyMs !== undefined) next.latencyMs = body.latencyMs;
+    if (body.rotateRefreshTokens !== undefined) next.rotateRefreshTokens = body.rotateRefreshTokens;
     if (body.faults !== undefined) next.faults = body.faults === null ? undefined : { status: body.faults.status, rate: body.faults.rate };
     // A new quota starts a fresh window, so tests can reason from zero.
     if (body.quotaUnitsPerMinute !== undefined) state.quota.reset();

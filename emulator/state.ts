@@ -55,6 +55,8 @@ export interface RefreshToken {
   clientId: string;
   scopes: string[];
   expiresAt?: number;
+  /** Replaced by a rotation: presenting it again is a reuse. */
+  retired?: boolean;
 }
 
 export interface Settings {
@@ -62,6 +64,13 @@ export interface Settings {
   quotaUnitsPerMinute: number;
   latencyMs: number;
   faults?: { status: number; rate: number };
+  /**
+   * Each refresh answers a new refresh token and retires the one used; presenting a retired one
+   * again revokes the whole grant (reuse detection, OAuth 2.0 Security BCP §4.14.2). Google
+   * does not rotate; standards-compliant servers may.
+   * @defaultValue `false`
+   */
+  rotateRefreshTokens: boolean;
 }
 
 export interface UserStats {
@@ -89,6 +98,7 @@ export class EmulatorState {
     accessTokenTtlSeconds: DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
     quotaUnitsPerMinute: DEFAULT_QUOTA_UNITS_PER_MINUTE,
     latencyMs: 0,
+    rotateRefreshTokens: false,
   };
   private grantSeq = 0;
 

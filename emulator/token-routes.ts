@@ -110,11 +110,22 @@ function refresh(state: EmulatorState, client: Client, form: FormValues): Record
   const token = state.refreshTokens.get(value);
   const grant = token && state.liveGrant(token.grantId);
   if (token && grant) state.userStats(grant.email).refreshes += 1;
+  if (token?.retired && grant) {
+    // A rotated-out token came back: one of its holders is not the client. End the grant.
+    state.revokeGrant(grant);
+    throw invalidGrant("Token has been expired or revoked.");
+  }
   if (!token || !grant || (token.expiresAt !== undefined && state.now() >= token.expiresAt)) {
     throw invalidGrant("Token has been expired or revoked.");
   }
   if (token.clientId !== client.clientId) throw oauthError(400, "unauthorized_client", "Unauthorized");
   const body: Record<string, unknown> = { ...issueAccessToken(state, grant, token.scopes, token.code) };
+  if (state.settings.rotateRefreshTokens) {
+    token.retired = true;
+    const next = newRefreshToken();
+    state.refreshTokens.set(next, { ...token, token: next, retired: false });
+    body.refresh_token = next;
+  }
   if (token.expiresAt !== undefined) body.refresh_token_expires_in = Math.max(0, Math.floor((token.expiresAt - state.now()) / 1000));
   return { ...body, scope: token.scopes.join(" "), token_type: "Bearer" };
 }

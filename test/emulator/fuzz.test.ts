@@ -70,7 +70,7 @@ const ROUTES: Record<string, { family: Family; fields: string[] }> = {
   "POST /_admin/users": { family: "admin", fields: ["email", "name", "messages", "generate"] },
   "GET /_admin/users/:email": { family: "admin", fields: [] },
   "POST /_admin/users/:email/revoke": { family: "admin", fields: ["clientId"] },
-  "PUT /_admin/settings": { family: "admin", fields: ["accessTokenTtlSeconds", "quotaUnitsPerMinute", "latencyMs", "faults"] },
+  "PUT /_admin/settings": { family: "admin", fields: ["accessTokenTtlSeconds", "quotaUnitsPerMinute", "latencyMs", "faults", "rotateRefreshTokens"] },
   "GET /_admin/settings": { family: "admin", fields: [] },
   "GET /_admin/stats": { family: "admin", fields: [] },
   "POST /_admin/stats/reset": { family: "admin", fields: [] },
@@ -179,7 +179,7 @@ async function send(family: Family, opts: InjectOptions): Promise<LightMyRequest
   if (found.length) throw new Error(`${opts.method} ${String(opts.url).slice(0, 200)} → ${res.statusCode}: ${found.join("; ")}\n${res.body.slice(0, 300)}`);
   if (String(opts.url).includes("/_admin/settings") && opts.method === "PUT") {
     // Keep later requests reaching the handlers: no latency, no quota exhaustion, no faults.
-    await app.inject({ method: "PUT", url: "/_admin/settings", payload: { latencyMs: 0, quotaUnitsPerMinute: 1e9, faults: null, accessTokenTtlSeconds: 3599 } });
+    await app.inject({ method: "PUT", url: "/_admin/settings", payload: { latencyMs: 0, quotaUnitsPerMinute: 1e9, faults: null, accessTokenTtlSeconds: 3599, rotateRefreshTokens: false } });
   }
   return res;
 }

@@ -276,3 +276,46 @@ describe("prompt=none", () => {
     expect((await silent([SCOPES.readonly])).searchParams.get("error")).toBe("interaction_required");
   });
 });
+
+describe("refresh-token rotation (admin setting)", () => {
+  it("each refresh answers a new refresh token; presenting a retired one revokes the grant", async () => {
+    expect((await h.admin("PUT", "/_admin/settings", { rotateRefreshTokens: true })).body.rotateRefreshTokens).toBe(true);
+    try {
+      const { client, tokens } = await authorize(h, { email: ME, scopes: [SCOPES.readonly] });
+      const refresh = async (refreshToken: string) => {
+        const res = await fetch(`${h.base}/token`, {
+          method: "POST",
+          body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken, client_id: client.clientId, client_secret: client.clientSecret }),
+        });
+        return { status: res.status, body: await res.json() };
+      };
+      const first = await refresh(tokens.refresh_token!);
+      expect(first.status).toBe(200);
+      expect(first.body.refresh_token).toMatch(/^1\/\//);
+      expect(first.body.refresh_token).not.toBe(tokens.refresh_token);
+      const second = await refresh(first.body.refresh_token);
+      expect(second.status).toBe(200);
+
+      // The original token comes back: reuse. Everything from the grant stops working.
+      expect(await refresh(tokens.refresh_token!)).toEqual({ status: 400, body: { error: "invalid_grant", error_description: "Token has been expired or revoked." } });
+      expect((await refresh(second.body.refresh_token)).status).toBe(400);
+      const auth = h.oauth(client);
+      auth.setCredentials({ access_token: second.body.access_token });
+      expect((await failure(gmailFor(h, auth).users.getProfile({ userId: "me" }))).status).toBe(401);
+    } finally {
+      await h.admin("PUT", "/_admin/settings", { rotateRefreshTokens: false });
+    }
+  });
+
+  it("is off by default, as at Google: a refresh answers no new refresh token", async () => {
+    expect((await h.admin("GET", "/_admin/settings")).body.rotateRefreshTokens).toBe(false);
+    const { client, tokens } = await authorize(h, { email: ME, scopes: [SCOPES.readonly] });
+    const res = await fetch(`${h.base}/token`, {
+      method: "POST",
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: tokens.refresh_token!, client_id: client.clientId, client_secret: client.clientSecret }),
+    });
+    const body = await res.json();
+    expect(res.status).toBe(200);
+    expect(body.refresh_token).toBeUndefined();
+  });
+});
