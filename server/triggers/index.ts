@@ -101,6 +101,7 @@ export function createTriggers(opts: TriggersOptions): Triggers {
       // Fired already; or the flow is gone (its account deleted, say) or disabled: then its timer goes too.
       const current = await store.get(flowId);
       if (!current || !current.enabled || !timerOf(current.trigger)) await ticker.remove(flowId);
+      else opts.log.info({ flowId, tick: new Date(tick).toISOString() }, "tick already fired: skipped");
       return;
     }
     if (row.trigger.type === "schedule") await starter.fire(row.accountId, flowId, "schedule");

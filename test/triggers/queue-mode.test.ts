@@ -80,6 +80,12 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("triggers in queue mode (Post
     expect(doubled(runs.slice(1))).toEqual([]);
     const [row] = await w.t.store.db.query("SELECT pending_trigger FROM flow_triggers WHERE flow_id = $1", [id]);
     expect(row!.pending_trigger).toBeNull();
+    // BullMQ handed each tick to one process: neither saw a tick the other had fired.
+    const lines = [...w.t.logs, ...b.logs].filter((l) => l.includes(id));
+    expect(lines.filter((l) => l.includes("tick already fired"))).toEqual([]);
+    const fired = lines.filter((l) => /trigger (started a run|folded into a follow-up run)/.test(l));
+    expect(fired.length).toBeGreaterThanOrEqual(runs.length);
+    expect(fired.length).toBeLessThanOrEqual(Math.ceil(elapsed / 1000) + 1);
   });
 
   it("fires the ticks missed while every process was down once when one comes back", async () => {
