@@ -17,7 +17,17 @@ import type { GoogleEndpoints } from "../connector/endpoints.ts";
 import { NON_IDEMPOTENT, quotaUnits } from "../connector/quota-costs.ts";
 import { backoffMs, type PoolGate } from "./pools/index.ts";
 import { DEFAULT_MAX_ATTEMPTS } from "./pools/run-in-pool.ts";
-import { systemClock, transientCause, type BucketRef, type QuotaBudget, type QuotaClock } from "./quota/index.ts";
+import {
+  DAILY_WARNING_SHARE,
+  DailyQuotaReachedError,
+  nextUtcDay,
+  systemClock,
+  transientCause,
+  utcDay,
+  type BucketRef,
+  type QuotaBudget,
+  type QuotaClock,
+} from "./quota/index.ts";
 import { retryAfterMs } from "./quota/retry-after.ts";
 import type { ConnectionStore } from "./connections/connection-store.ts";
 import type { TokenManager } from "./oauth/token-manager.ts";
@@ -30,7 +40,7 @@ export interface GmailRunnerDeps {
   /** Quota budgets, shared by every process of the cluster in queue mode. */
   budget: QuotaBudget;
   /** Budget sizes (config `gmailQuota`). */
-  quota: { userUnitsPerMinute: number; projectUnitsPerMinute: number };
+  quota: { userUnitsPerMinute: number; projectUnitsPerMinute: number; projectDailyUnits: number };
   endpoints: GoogleEndpoints;
   log?: FastifyBaseLogger;
   /** Backoff when Google gives no Retry-After, and before retrying a transient error. @defaultValue 1 s doubling to 64 s, jittered */
@@ -61,6 +71,7 @@ export class GmailRunner {
     const buckets = [user, { key: "project", unitsPerMinute: quota.projectUnitsPerMinute }];
     const units = quotaUnits(method);
     for (let attempt = 1; ; attempt++) {
+      await this.#countDay(scope, units, clock.now());
       // Waited for before the pool slot, so a call short of quota holds no slot.
       const waited = await budget.take(scope, buckets, units);
       if (waited > 0) log?.debug({ connectionId, method, waitedMs: Math.round(waited) }, "waited for Gmail quota");
@@ -92,6 +103,17 @@ export class GmailRunner {
         await slot.release();
       }
       await clock.sleep(retryInMs); // holding no slot
+    }
+  }
+
+  /** Count the call against its iClient's day; refuse it past the daily units, warn at 90 %. */
+  async #countDay(scope: string, units: number, now: number): Promise<void> {
+    const limit = this.deps.quota.projectDailyUnits;
+    const { total, counted } = await this.deps.budget.spendDaily(scope, utcDay(now), units, limit);
+    if (!counted) throw new DailyQuotaReachedError(scope, limit, nextUtcDay(now));
+    const warnAt = limit * DAILY_WARNING_SHARE;
+    if (total >= warnAt && total - units < warnAt) {
+      this.deps.log?.warn({ iClientId: scope, spent: total, limit }, "Gmail daily quota: 90 % of the iClient's units spent today");
     }
   }
 

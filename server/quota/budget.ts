@@ -42,8 +42,26 @@ export interface QuotaBudget {
    * through them for `pauseMs`.
    */
   shrink(scope: string, buckets: readonly BucketRef[], pauseMs: number): Promise<void>;
+  /**
+   * Count `units` against `scope`'s total of `day` (a UTC date, `YYYY-MM-DD`) if the total stays
+   * within `limit`; atomic across the cluster. Returns the day's total afterwards and whether the
+   * units were counted (false: the limit would be passed, nothing counted).
+   */
+  spendDaily(scope: string, day: string, units: number, limit: number): Promise<DailySpend>;
+  /** `scope`'s total of `day` so far. */
+  dailyTotal(scope: string, day: string): Promise<number>;
   /** Reject every waiter with {@link BudgetClosedError} and free resources. */
   close(): Promise<void>;
+}
+
+export interface DailySpend {
+  total: number;
+  counted: boolean;
+}
+
+/** The UTC day of `ms`, as budgets key the daily totals. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
 }
 
 /** The clock budgets pace by; tests inject a fake one. */

@@ -8,6 +8,7 @@ import {
   systemClock,
   type BucketRef,
   type BucketState,
+  type DailySpend,
   type QuotaBudget,
   type QuotaClock,
   type TakeOptions,
@@ -20,6 +21,8 @@ const SWEEP_EVERY = 1_000;
 export class MemoryBudget implements QuotaBudget {
   readonly #clock: QuotaClock;
   readonly #buckets = new Map<string, BucketState>();
+  /** `scope NUL day` → units counted that day. */
+  readonly #days = new Map<string, number>();
   readonly #closing = new AbortController();
   #calls = 0;
 
@@ -52,6 +55,21 @@ export class MemoryBudget implements QuotaBudget {
     if (this.#closing.signal.aborted) throw new BudgetClosedError();
     const now = this.#clock.now();
     for (const b of buckets) shrinkState(this.#state(scope, b, now), b, pauseMs, now);
+  }
+
+  async spendDaily(scope: string, day: string, units: number, limit: number): Promise<DailySpend> {
+    if (this.#closing.signal.aborted) throw new BudgetClosedError();
+    const id = `${scope}\u0000${day}`;
+    const total = this.#days.get(id) ?? 0;
+    if (total + units > limit) return { total, counted: false };
+    // One day's totals kept per scope: a new day drops the old ones.
+    if (!this.#days.has(id)) for (const key of this.#days.keys()) if (!key.endsWith(`\u0000${day}`)) this.#days.delete(key);
+    this.#days.set(id, total + units);
+    return { total: total + units, counted: true };
+  }
+
+  async dailyTotal(scope: string, day: string): Promise<number> {
+    return this.#days.get(`${scope}\u0000${day}`) ?? 0;
   }
 
   async close(): Promise<void> {

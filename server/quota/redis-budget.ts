@@ -5,6 +5,7 @@ import {
   BudgetClosedError,
   systemClock,
   type BucketRef,
+  type DailySpend,
   type QuotaBudget,
   type QuotaClock,
   type TakeOptions,
@@ -25,7 +26,7 @@ export interface RedisBudgetOptions {
 
 export const DEFAULT_QUOTA_PREFIX = "mailbridge:quota";
 
-type ScriptRedis = Redis & Record<QuotaScriptName, (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<string[] | number>>;
+type ScriptRedis = Redis & Record<QuotaScriptName, (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<string[] | number | number[]>>;
 
 /**
  * Queue-mode budget: buckets live in Redis, so every process of the cluster spends one budget.
@@ -75,6 +76,16 @@ export class RedisBudget implements QuotaBudget {
     await this.#cmd.quotaShrink(keys.length, ...keys, this.#now(), Math.max(0, pauseMs), ...buckets.map((b) => b.unitsPerMinute));
   }
 
+  async spendDaily(scope: string, day: string, units: number, limit: number): Promise<DailySpend> {
+    if (this.#closing.signal.aborted) throw new BudgetClosedError();
+    const [total, counted] = (await this.#cmd.quotaDaily(1, this.#dayKey(scope, day), units, Number.isFinite(limit) ? limit : -1)) as unknown as [number, number];
+    return { total: Number(total), counted: counted === 1 };
+  }
+
+  async dailyTotal(scope: string, day: string): Promise<number> {
+    return Number((await this.#cmd.get(this.#dayKey(scope, day))) ?? 0);
+  }
+
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort();
@@ -83,6 +94,10 @@ export class RedisBudget implements QuotaBudget {
 
   #now(): string {
     return this.#clock ? String(this.#clock.now()) : "";
+  }
+
+  #dayKey(scope: string, day: string): string {
+    return `${this.#prefix}:{${scope}}:day:${day}`;
   }
 
   /** The scope is the hash tag: one call's buckets live in one cluster slot. */

@@ -91,6 +91,20 @@ for i = 1, #KEYS do
 end
 return 1
 `,
+
+  /**
+   * The day's units of a scope: KEYS[1] the day's counter; ARGV: units, limit (-1: none).
+   * Counts the units unless the limit would be passed. Returns {total, counted (0|1)}.
+   */
+  quotaDaily: `
+local total = tonumber(redis.call('GET', KEYS[1]) or '0')
+local units, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+if limit >= 0 and total + units > limit then return {total, 0} end
+total = redis.call('INCRBY', KEYS[1], units)
+-- Kept two days: the day itself, read for a while after it ends.
+if total == units then redis.call('PEXPIRE', KEYS[1], 172800000) end
+return {total, 1}
+`,
 } as const;
 
 export type QuotaScriptName = keyof typeof SCRIPTS;

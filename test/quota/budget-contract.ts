@@ -184,6 +184,24 @@ export function budgetContract(name: string, h: BudgetHarness): void {
       expect(mostInWindow(starts, units, 60_000)).toBeLessThanOrEqual(6_000);
     });
 
+    it("counts a day's units per scope up to the limit, across days and scopes apart", async () => {
+      expect(await budget.spendDaily("ic", "2026-12-03", 40, 100)).toEqual({ total: 40, counted: true });
+      expect(await budget.spendDaily("ic", "2026-12-03", 60, 100)).toEqual({ total: 100, counted: true });
+      // Past the limit nothing is counted.
+      expect(await budget.spendDaily("ic", "2026-12-03", 1, 100)).toEqual({ total: 100, counted: false });
+      expect(await budget.dailyTotal("ic", "2026-12-03")).toBe(100);
+      expect(await budget.spendDaily("other-ic", "2026-12-03", 5, 100)).toEqual({ total: 5, counted: true });
+      expect(await budget.spendDaily("ic", "2026-12-04", 5, 100)).toEqual({ total: 5, counted: true });
+      // No limit (billed usage allowed): always counted.
+      expect(await budget.spendDaily("ic", "2026-12-04", 500, Infinity)).toEqual({ total: 505, counted: true });
+    });
+
+    it("counts concurrent spenders exactly, never past the limit", async () => {
+      const results = await Promise.all(Array.from({ length: 50 }, () => budget.spendDaily("ic", "2026-12-03", 5, 100)));
+      expect(results.filter((r) => r.counted)).toHaveLength(20);
+      expect(await budget.dailyTotal("ic", "2026-12-03")).toBe(100);
+    });
+
     it("rejects waiters with BudgetClosedError when closed", async () => {
       const b = [user("a@x", 600)];
       await simulate([{ units: 100, buckets: b }]);
