@@ -53,13 +53,20 @@ export interface GmailInput {
 }
 
 /** A JSON route's body: nothing reads as `{}`; bytes that did not come in as JSON are refused. */
-function jsonBody(body: unknown): unknown {
+export function jsonBody(body: unknown): unknown {
   if (body === undefined || body === null) return {};
   if (Buffer.isBuffer(body)) {
     if (body.toString("utf8").trim() === "") return {};
     throw new BadInput("Invalid JSON payload received. Unexpected token.", "parseError");
   }
   return body;
+}
+
+/** Whether `token` may call `route` for the user in the path: that user, and one of its scopes. */
+export function mayCall(route: GmailRoute, params: Record<string, string>, token: AccessToken): void {
+  const userId = params.userId;
+  if (userId !== "me" && userId?.toLowerCase() !== token.email) throw forbidden(`Delegation denied for ${token.email}`);
+  if (!route.scopes.some((s) => token.scopes.includes(s))) throw insufficientScopes();
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -72,9 +79,7 @@ export async function runGmail(state: EmulatorState, route: GmailRoute, input: G
     stats.requests += 1;
     stats.inFlight += 1;
     stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
-    const userId = input.params.userId;
-    if (userId !== "me" && userId?.toLowerCase() !== token.email) throw forbidden(`Delegation denied for ${token.email}`);
-    if (!route.scopes.some((s) => token.scopes.includes(s))) throw insufficientScopes();
+    mayCall(route, input.params, token);
     if (route.body && !input.upload) route.body(jsonBody(input.body));
     if (!state.quota.charge(token.email, route.cost, state.settings.quotaUnitsPerMinute)) throw rateLimitExceeded();
     stats.quotaUnits += route.cost;

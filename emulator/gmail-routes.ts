@@ -9,7 +9,8 @@ import { labelRoutes } from "./gmail-labels.ts";
 import { messageWriteRoutes } from "./gmail-message-writes.ts";
 import { messageReadRoutes } from "./gmail-messages.ts";
 import { runGmail, type GmailResult, type GmailRoute } from "./gmail-pipeline.ts";
-import type { FormValues } from "./form.ts";
+import { first, type FormValues } from "./form.ts";
+import { ResumableUploads } from "./resumable.ts";
 import type { EmulatorState } from "./state.ts";
 import { JSON_BODY_LIMIT, UPLOAD_BODY_LIMIT } from "./uploads.ts";
 
@@ -28,6 +29,7 @@ export function sendResult(reply: FastifyReply, result: GmailResult): FastifyRep
 }
 
 export function registerGmail(app: FastifyInstance, state: EmulatorState): void {
+  const resumable = new ResumableUploads(state);
   for (const route of gmailRoutes) {
     const handler = (upload: boolean) => async (request: FastifyRequest, reply: FastifyReply) =>
       sendResult(
@@ -43,7 +45,22 @@ export function registerGmail(app: FastifyInstance, state: EmulatorState): void 
       );
     app.route({ method: route.method, url: route.path, bodyLimit: route.uploadLimit ? JSON_BODY_LIMIT : undefined, handler: handler(false) });
     if (route.uploadLimit) {
-      app.route({ method: route.method, url: `/upload${route.path}`, bodyLimit: UPLOAD_BODY_LIMIT, handler: handler(true) });
+      const upload = handler(true);
+      app.route({
+        method: route.method,
+        url: `/upload${route.path}`,
+        bodyLimit: UPLOAD_BODY_LIMIT,
+        handler: async (request, reply) => {
+          const query = request.query as FormValues;
+          if (first(query.uploadType) !== "resumable") return upload(request, reply);
+          // drafts.update opens its session with PUT, and its bytes come by PUT to the same path.
+          return query.upload_id !== undefined ? resumable.put(request, reply) : resumable.start(route, request, reply);
+        },
+      });
+      // The session URI of a POST method takes its bytes by PUT.
+      if (route.method === "POST") {
+        app.route({ method: "PUT", url: `/upload${route.path}`, bodyLimit: UPLOAD_BODY_LIMIT, handler: (request, reply) => resumable.put(request, reply) });
+      }
     }
   }
 }

@@ -1,12 +1,13 @@
 /**
  * Getting the message bytes out of a call: JSON `raw` (base64url), or the `/upload` forms
- * `uploadType=media` (the body is the message) and `uploadType=multipart` (JSON metadata, then
- * the message).
+ * `uploadType=media` (the body is the message), `uploadType=multipart` (JSON metadata, then
+ * the message) and a finished `uploadType=resumable` session (resumable.ts).
  */
 import { badRequest, uploadTooLarge } from "./errors.ts";
 import { first } from "./form.ts";
 import type { GmailCall } from "./gmail-pipeline.ts";
 import { splitMultipart } from "./multipart.ts";
+import { ResumableBody } from "./resumable.ts";
 
 export const MB = 1024 * 1024;
 /** 35 MB for send and drafts, 50 MB for insert and import (GOOGLE.md "Messages"). */
@@ -48,6 +49,12 @@ export async function readUpload(
     upload = { metadata, raw: decodeRaw(messageOf(metadata).raw) };
   } else {
     const uploadType = first(call.query.uploadType) ?? "media";
+    if (call.body instanceof ResumableBody) {
+      // A finished resumable session: its resource was checked when it was opened.
+      const upload = { metadata: objectOf(call.body.metadata), raw: call.body.raw };
+      if (upload.raw.length > limit) throw uploadTooLarge(limit);
+      return upload;
+    }
     const body = Buffer.isBuffer(call.body) ? call.body : Buffer.from(typeof call.body === "string" ? call.body : "");
     if (uploadType === "media") {
       upload = { metadata: {}, raw: body };
@@ -62,7 +69,7 @@ export async function readUpload(
       }
       upload = { metadata: objectOf(call.route.body ? call.route.body(parsed) : parsed), raw: media.body };
     } else {
-      throw badRequest(`Invalid upload type: ${uploadType}. This emulator accepts media and multipart.`);
+      throw badRequest(`Invalid upload type: ${uploadType}. Use media, multipart or resumable.`);
     }
   }
   if (upload.raw && upload.raw.length > limit) throw uploadTooLarge(limit);

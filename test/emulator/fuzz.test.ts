@@ -76,7 +76,7 @@ const ROUTES: Record<string, { family: Family; fields: string[] }> = {
   "POST /_admin/stats/reset": { family: "admin", fields: [] },
 };
 const UPLOAD_ROUTES = Object.keys(ROUTES).filter((k) => /messages\/send$|messages\/import$|messages$|drafts(\/send|\/:id)?$/.test(k) && /^(POST|PUT)/.test(k));
-const QUERY_NAMES = ["q", "labelIds", "maxResults", "pageToken", "includeSpamTrash", "format", "metadataHeaders", "startHistoryId", "historyTypes", "labelId", "uploadType", "internalDateSource", "token", "client_id", "redirect_uri", "scope", "response_type", "code_challenge_method", "prompt"];
+const QUERY_NAMES = ["upload_id", "q", "labelIds", "maxResults", "pageToken", "includeSpamTrash", "format", "metadataHeaders", "startHistoryId", "historyTypes", "labelId", "uploadType", "internalDateSource", "token", "client_id", "redirect_uri", "scope", "response_type", "code_challenge_method", "prompt"];
 
 let app: FastifyInstance;
 /** Statuses seen per route, to check the fuzz reached the handlers and not only the auth check. */
@@ -227,9 +227,11 @@ afterAll(async () => {
 describe("emulator fuzz", () => {
   it("the route table covers every route the emulator registers", () => {
     expect(registered.length).toBeGreaterThan(30);
-    // `/upload/…` twins are fuzzed through their route's `upload` flag.
+    // `/upload/…` twins are fuzzed through their route's `upload` flag; a POST method's twin
+    // also takes the PUTs of its resumable sessions.
     const twins = registered.filter((r) => r.includes(" /upload/"));
-    expect(twins.map((r) => r.replace(" /upload/", " /")).sort()).toEqual([...UPLOAD_ROUTES].sort());
+    const sessionPuts = UPLOAD_ROUTES.filter((k) => k.startsWith("POST ")).map((k) => k.replace(/^POST /, "PUT "));
+    expect(twins.map((r) => r.replace(" /upload/", " /")).sort()).toEqual([...UPLOAD_ROUTES, ...sessionPuts].sort());
     expect(registered.filter((r) => !r.includes(" /upload/") && !ROUTES[r])).toEqual([]);
     expect(Object.keys(ROUTES).filter((r) => !registered.includes(r))).toEqual([]);
   });
@@ -246,7 +248,7 @@ describe("emulator fuzz", () => {
         params: fc.tuple(...params.map((p) => (p === "userId" ? fc.oneof({ weight: 4, arbitrary: fc.constant("me") }, pathValue) : pathValue))),
         body: fields.length ? fc.dictionary(fc.constantFrom(...fields, "__proto__", "unknownField"), nasty, { maxKeys: 4 }) : fc.constant(undefined),
         encoding: fc.constantFrom("json", "json", "form", "garbage", "none"),
-        query: fc.array(fc.tuple(fc.constantFrom(...QUERY_NAMES), fc.oneof(fc.string({ unit: "binary", maxLength: 30 }).map(pct), fc.constantFrom("%zz", "%ED%A0%80", "-1", "1e400", "", "x".repeat(3000)))), { maxLength: 3 }),
+        query: fc.array(fc.tuple(fc.constantFrom(...QUERY_NAMES), fc.oneof(fc.string({ unit: "binary", maxLength: 30 }).map(pct), fc.constantFrom("%zz", "%ED%A0%80", "-1", "1e400", "", "x".repeat(3000), "resumable", "multipart", "media"))), { maxLength: 3 }),
         upload: fc.boolean(),
         garbage: fc.uint8Array({ maxLength: 64 }),
         authorization,
@@ -346,6 +348,33 @@ describe("emulator fuzz", () => {
         const res = await send("gmail", { method: "POST", url: "/batch/gmail/v1", headers: { authorization: "VALID", "content-type": type }, payload: Buffer.from(body, "latin1") });
         expect([200, 400]).toContain(res.statusCode);
         for (const m of res.body.matchAll(/^HTTP\/1\.1 (\d+)/gm)) expect(Number(m[1])).toBeLessThan(500);
+      }),
+      { seed: SEED, numRuns: 150 },
+    );
+  }, 120_000);
+
+  it("resumable sessions under chunks and Content-Range headers of any shape: 308, 200 or Google's 4xx", async () => {
+    const message = Buffer.from("From: fuzz@x.test\r\nSubject: resumable\r\n\r\nbody\r\n");
+    const range = fc.oneof(
+      fc.constant(undefined),
+      fc.tuple(fc.nat({ max: 80 }), fc.nat({ max: 80 }), fc.oneof(fc.nat({ max: 80 }).map(String), fc.constant("*"))).map(([a, b, t]) => `bytes ${a}-${b}/${t}`),
+      fc.constantFrom(`bytes */${message.length}`, "bytes */*", "bytes -1-2/3", "bytes 0-99999999999999999999/1", "items 0-1/2", "", "bytes 0-0/0"),
+      fc.stringMatching(/^[\x20-\x7e]{0,30}$/),
+    );
+    const step = fc.record({ range, from: fc.nat({ max: message.length }), to: fc.nat({ max: message.length + 5 }), type: fc.constantFrom("message/rfc822", "application/json", "application/x-www-form-urlencoded") });
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom("messages/send", "messages", "drafts"), fc.option(fc.nat({ max: 200 }), { nil: undefined }), fc.array(step, { minLength: 1, maxLength: 5 }), async (path, declared, steps) => {
+        const headers: Record<string, string> = { authorization: "VALID", "content-type": "application/json" };
+        if (declared !== undefined) headers["x-upload-content-length"] = String(declared);
+        const opened = await send("gmail", { method: "POST", url: `/upload/gmail/v1/users/me/${path}?uploadType=resumable`, headers, payload: path === "drafts" ? { message: {} } : {} });
+        if (opened.statusCode !== 200) return;
+        const session = new URL(String(opened.headers.location));
+        for (const s of steps) {
+          const h: Record<string, string> = { "content-type": s.type };
+          if (s.range !== undefined) h["content-range"] = s.range;
+          const res = await send("gmail", { method: "PUT", url: `${session.pathname}${session.search}`, headers: h, payload: message.subarray(s.from, Math.max(s.from, s.to)) });
+          expect([200, 308, 400, 404, 413]).toContain(res.statusCode);
+        }
       }),
       { seed: SEED, numRuns: 150 },
     );
