@@ -1,3 +1,4 @@
+-- (010: 009 is the Gmail push migration.)
 -- Archives (issue 11): mbox files under ARCHIVE_DIR, uploaded (origin 'upload') or written by a
 -- flow run's archive destination (origin 'run'). An upload's row is inserted only once its file
 -- is complete and renamed into place; a run's row may be 'writing' while the run appends to it.
