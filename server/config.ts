@@ -37,6 +37,11 @@ export interface Config {
   /** `${publicUrl}/oauth2/callback`, the fixed redirect URI of every connection. */
   callbackUrl: string;
   dataDir: string;
+  /**
+   * Where archives live (`ARCHIVE_DIR`); every process of a cluster must share it.
+   * @defaultValue `${dataDir}/archives`
+   */
+  archiveDir: string;
   databaseUrl?: string;
   redisUrl?: string;
   /** Prefix of every Redis key and channel; processes of one cluster share it. */
@@ -72,6 +77,7 @@ const envSchema = {
     HOST: { type: "string", minLength: 1 },
     PUBLIC_URL: url,
     DATA_DIR: { type: "string", minLength: 1 },
+    ARCHIVE_DIR: { type: "string", minLength: 1 },
     DATABASE_URL: { type: "string", pattern: "^postgres(ql)?://" },
     REDIS_URL: { type: "string", pattern: "^rediss?://" },
     REDIS_PREFIX: { type: "string", pattern: "^[A-Za-z0-9:_-]{1,64}$" },
@@ -141,6 +147,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = process.argv
     publicUrl,
     callbackUrl: `${publicUrl}/oauth2/callback`,
     dataDir: path.resolve(v.DATA_DIR ?? DEFAULT_DATA_DIR),
+    archiveDir: path.resolve(v.ARCHIVE_DIR ?? path.join(v.DATA_DIR ?? DEFAULT_DATA_DIR, "archives")),
     databaseUrl: v.DATABASE_URL,
     redisUrl: v.REDIS_URL,
     redisPrefix: v.REDIS_PREFIX ?? DEFAULT_REDIS_PREFIX,
