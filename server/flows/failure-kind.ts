@@ -16,10 +16,11 @@
 import { ConnectorError } from "../../connector/errors.ts";
 import { ApiError } from "../errors.ts";
 import { ConnectionUnavailableError } from "../oauth/connection-errors.ts";
+import { transientCause } from "../quota/transient.ts";
 
 export type FailureKind = "transient" | "permanent";
 
-/** Node and undici network error codes. */
+/** Node and undici network error codes (of PostgreSQL and Redis connections too, not only Google's). */
 const NETWORK_CODES = new Set([
   "ECONNRESET",
   "ECONNREFUSED",
@@ -77,6 +78,8 @@ export class RunLeasedError extends RunInterruptedError {
 
 /** Classify one error (its `cause` chain is followed for wrapped network and database errors). */
 export function failureKind(err: unknown): FailureKind {
+  // A Gmail call's failure the choke point retries itself (5xx, 408, a dropped connection) is transient here too.
+  if (transientCause(err)) return "transient";
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     if (e instanceof RunInterruptedError) return "transient";
     if (e instanceof ConnectionUnavailableError) return "permanent";
