@@ -31,7 +31,8 @@ export async function sessionRoutes(app: FastifyInstance, deps: { accounts: Acco
   app.delete("/v1/session", { config: { public: true }, schema: { tags: ["session"] } }, async (request, reply) => {
     const session = request.cookies[SESSION_COOKIE];
     if (session) await deps.accounts.deleteSession(session);
-    reply.clearCookie(SESSION_COOKIE, { path: "/" });
+    // The same attributes as when it was set, so the browser matches and drops it.
+    reply.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: "lax", secure: deps.secureCookies, path: "/" });
     return reply.status(204).send();
   });
 

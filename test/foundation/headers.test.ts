@@ -124,6 +124,10 @@ describe("https deployments", () => {
     expect(cookie).toMatch(/; HttpOnly/);
     expect(res.headers["strict-transport-security"]).toMatch(/max-age=\d+/);
     expect(csp(res).has("upgrade-insecure-requests")).toBe(true);
+    // Signing out clears it with the same attributes.
+    const out = await t.app.inject({ method: "DELETE", url: "/v1/session", headers: { cookie: cookie.split(";")[0]! } });
+    expect(out.statusCode).toBe(204);
+    expect(String(out.headers["set-cookie"])).toMatch(/^mb_session=;.*; Secure/);
   });
 
   it("over plain http the cookie is not Secure (it would never be sent back)", async () => {
