@@ -34,7 +34,8 @@ export async function startService(env: Record<string, string>): Promise<Service
   const url = `http://127.0.0.1:${port}`;
   // node --import tsx (not the tsx CLI) so that a SIGKILL reaches the service itself.
   const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", PUBLIC_URL: url, DATA_DIR: dataDir, LOG_LEVEL: "warn", ...env },
+    // As in test/support/app.ts: no pacing to Google's per-user quota unless a suite asks for it.
+    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", PUBLIC_URL: url, DATA_DIR: dataDir, LOG_LEVEL: "warn", GMAIL_USER_QUOTA_UNITS_PER_MINUTE: "1000000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
