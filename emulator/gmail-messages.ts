@@ -27,7 +27,7 @@ export function newestFirst(a: StoredMessage, b: StoredMessage): number {
   return b.internalDate - a.internalDate || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
 
-function truthy(value: unknown): boolean {
+export function truthy(value: unknown): boolean {
   return first(value) === "true" || first(value) === "1";
 }
 

@@ -8,6 +8,7 @@ import { historyRoutes } from "./gmail-history.ts";
 import { labelRoutes } from "./gmail-labels.ts";
 import { messageWriteRoutes } from "./gmail-message-writes.ts";
 import { messageReadRoutes } from "./gmail-messages.ts";
+import { threadRoutes } from "./gmail-threads.ts";
 import { runGmail, type GmailResult, type GmailRoute } from "./gmail-pipeline.ts";
 import { first, type FormValues } from "./form.ts";
 import { ResumableUploads } from "./resumable.ts";
@@ -20,6 +21,7 @@ export const gmailRoutes: readonly GmailRoute[] = [
   ...labelRoutes,
   ...draftRoutes,
   ...historyRoutes,
+  ...threadRoutes,
 ];
 
 export function sendResult(reply: FastifyReply, result: GmailResult): FastifyReply {
