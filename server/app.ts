@@ -33,6 +33,7 @@ import { RedisRefreshLock, processLocalLock } from "./oauth/refresh-lock.ts";
 import { AuthorizationService } from "./oauth/authorization-service.ts";
 import { GmailRunner } from "./gmail-runner.ts";
 import { MemoryBudget, RedisBudget, type QuotaBudget, type QuotaClock } from "./quota/index.ts";
+import { quotaMetrics } from "./quota/metrics.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
 import { createFlows, type FlowTuning } from "./flows/index.ts";
 import { flowRoutes } from "./routes/flows.ts";
@@ -111,7 +112,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
     declareScope(docs, () => ({ public: true }));
     await docs.register(swaggerUi, { routePrefix: "/docs" });
   });
-  installMetrics(app);
+  const metricsRegistry = installMetrics(app);
   await app.register(healthRoutes, { db: deps.db, redis: deps.redis });
   await app.register(sessionRoutes, { accounts, secureCookies: config.publicUrl.startsWith("https:") });
   await app.register((await import("./routes/web.ts")).webRoutes); // the resources panel at `/` (SPA fallback, 503 if unbuilt)
@@ -145,16 +146,20 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
     connections,
     remove: (accountId, id) => authorization.deleteConnection(accountId, id, app.log),
   });
-  const gmail = new GmailRunner({ connections, tokens, gate, budget, quota: config.gmailQuota, endpoints: config.google, log: app.log, backoff: deps.backoff, clock: deps.quotaClock });
+  const gmail = new GmailRunner({ connections, tokens, gate, budget, quota: config.gmailQuota, endpoints: config.google, log: app.log, backoff: deps.backoff, clock: deps.quotaClock, metrics: quotaMetrics(metricsRegistry) });
   app.decorate("gmail", gmail);
   let triggers: Triggers | undefined; // created next: the flows' hooks call into it
   const hooks = { exportSpec: (flow: any, run: any) => triggers!.exportSpec(flow, run), runEnded: async (runId: string) => triggers?.runEnded(runId) };
   const flows = createFlows({ db: deps.db, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: deps.flows, hooks });
-  triggers = createTriggers({ db: deps.db, flows, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, ...deps.triggers });
+  triggers = createTriggers({ db: deps.db, flows, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, pushTopic: config.gmailPush.topic, ...deps.triggers });
   app.decorate("triggers", triggers);
   app.addHook("preClose", () => triggers.close()); // no tick starts a run once the run queue closes
   app.addHook("preClose", () => flows.close()); // before the pool gate closes under runs in flight
   await app.register(flowRoutes, { flows, gmail, triggers });
+  await app.register((await import("./routes/hooks.ts")).hookRoutes, {
+    push: triggers.push,
+    auth: { certsUrl: config.googleCertsUrl, issuers: config.googleIssuers, audience: config.gmailPush.audience, serviceAccount: config.gmailPush.serviceAccount },
+  });
   app.addHook("onReady", () => flows.recover());
   app.addHook("onReady", () => triggers.start());
   if (config.sandbox) await (await import("./sandbox.ts")).mountSandbox(app);

@@ -29,6 +29,7 @@ import {
   type QuotaClock,
 } from "./quota/index.ts";
 import { retryAfterMs } from "./quota/retry-after.ts";
+import type { QuotaMetrics } from "./quota/metrics.ts";
 import type { ConnectionStore } from "./connections/connection-store.ts";
 import type { TokenManager } from "./oauth/token-manager.ts";
 import { ConnectionUnavailableError } from "./oauth/connection-errors.ts";
@@ -49,6 +50,8 @@ export interface GmailRunnerDeps {
   clock?: QuotaClock;
   /** Attempts per call, the first included. @defaultValue 8 */
   maxAttempts?: number;
+  /** Counters on `/metrics` (server/quota/metrics.ts). */
+  metrics?: QuotaMetrics;
 }
 
 export class GmailRunner {
@@ -56,7 +59,7 @@ export class GmailRunner {
 
   /** Run `call` for the connection, holding a slot of its pool. `call` must pass `options` to every Gmail call. */
   async run<T>(accountId: string, connectionId: string, method: GmailMethod, call: (gmail: gmail_v1.Gmail, options: GmailCallOptions) => Promise<T>): Promise<T> {
-    const { connections, gate, budget, quota, log } = this.deps;
+    const { connections, gate, budget, quota, log, metrics } = this.deps;
     const clock = this.deps.clock ?? systemClock;
     const maxAttempts = this.deps.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     const connection = await connections.get(accountId, connectionId);
@@ -73,8 +76,18 @@ export class GmailRunner {
     for (let attempt = 1; ; attempt++) {
       await this.#countDay(scope, units, clock.now());
       // Waited for before the pool slot, so a call short of quota holds no slot.
-      const waited = await budget.take(scope, buckets, units);
-      if (waited > 0) log?.debug({ connectionId, method, waitedMs: Math.round(waited) }, "waited for Gmail quota");
+      metrics?.waiting.inc({ iclient: scope });
+      let waited: number;
+      try {
+        waited = await budget.take(scope, buckets, units);
+      } finally {
+        metrics?.waiting.dec({ iclient: scope });
+      }
+      metrics?.units.inc({ iclient: scope }, units);
+      if (waited > 0) {
+        metrics?.waitSeconds.inc({ iclient: scope }, waited / 1000);
+        log?.debug({ connectionId, method, waitedMs: Math.round(waited) }, "waited for Gmail quota");
+      }
       // A retry re-reads the pool, so a level change meanwhile applies.
       if (attempt > 1) pool = await connections.resolvePool(accountId, connectionId);
       const slot = await gate.acquire(pool.poolId, pool.limit);
@@ -82,8 +95,10 @@ export class GmailRunner {
       try {
         return await this.#attempt(accountId, connectionId, call);
       } catch (err) {
+        if (err instanceof RateLimitedError) metrics?.rateLimited.inc({ iclient: scope });
         if (attempt >= maxAttempts) throw err;
         if (err instanceof RateLimitedError) {
+          metrics?.retries.inc({ cause: "rate_limit" });
           const wait = retryAfterMs(err, clock.now()) ?? backoffMs(attempt, this.deps.backoff);
           log?.warn({ connectionId, poolId: pool.poolId, retryAfterMs: wait }, "Google rate limit: pausing pool");
           // Paused before the slot goes back, so the freed slot is not granted inside the pause;
@@ -95,6 +110,7 @@ export class GmailRunner {
         const cause = transientCause(err);
         if (!cause || NON_IDEMPOTENT.has(method)) throw err;
         retryInMs = backoffMs(attempt, this.deps.backoff);
+        metrics?.retries.inc({ cause });
         log?.warn(
           { connectionId, method, cause, status: err instanceof GoogleApiError ? err.status : undefined, attempt, retryInMs },
           "Google transient error: retrying",
@@ -110,7 +126,10 @@ export class GmailRunner {
   async #countDay(scope: string, units: number, now: number): Promise<void> {
     const limit = this.deps.quota.projectDailyUnits;
     const { total, counted } = await this.deps.budget.spendDaily(scope, utcDay(now), units, limit);
-    if (!counted) throw new DailyQuotaReachedError(scope, limit, nextUtcDay(now));
+    if (!counted) {
+      this.deps.metrics?.dailyRefused.inc({ iclient: scope });
+      throw new DailyQuotaReachedError(scope, limit, nextUtcDay(now));
+    }
     const warnAt = limit * DAILY_WARNING_SHARE;
     if (total >= warnAt && total - units < warnAt) {
       this.deps.log?.warn({ iClientId: scope, spent: total, limit }, "Gmail daily quota: 90 % of the iClient's units spent today");

@@ -79,6 +79,11 @@ describe("the Gmail choke point", () => {
     expect(results.map((r) => r.json())).toEqual(results.map(() => ({ ok: true, email: user })));
     expect((await stats()).requests).toBeGreaterThan(40);
     expect(t.logs.join("")).toContain("Google transient error: retrying");
+    // Every retry counted on /metrics, by cause.
+    const metrics = (await t.app.inject({ method: "GET", url: "/metrics" })).body;
+    const retried = Number(/^mailbridge_gmail_retries_total\{cause="5xx"\} (\d+)$/m.exec(metrics)?.[1]);
+    expect(retried).toBe((await stats()).requests - 40);
+    expect(metrics).toMatch(/^mailbridge_gmail_quota_units_total\{iclient="[^"]+"\} \d+/m);
   });
 
   it("reports a 5xx that lasts after its attempts, and other Google errors at once", async () => {
