@@ -151,15 +151,11 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   let triggers: Triggers | undefined; // created next: the flows' hooks call into it
   const hooks = { exportSpec: (flow: any, run: any) => triggers!.exportSpec(flow, run), runEnded: async (runId: string) => triggers?.runEnded(runId) };
   const flows = createFlows({ db: deps.db, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: deps.flows, hooks });
-  triggers = createTriggers({ db: deps.db, flows, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, pushTopic: config.gmailPush.topic, ...deps.triggers });
+  triggers = createTriggers({ db: deps.db, flows, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, ...deps.triggers });
   app.decorate("triggers", triggers);
   app.addHook("preClose", () => triggers.close()); // no tick starts a run once the run queue closes
   app.addHook("preClose", () => flows.close()); // before the pool gate closes under runs in flight
   await app.register(flowRoutes, { flows, gmail, triggers });
-  await app.register((await import("./routes/hooks.ts")).hookRoutes, {
-    push: triggers.push,
-    auth: { certsUrl: config.googleCertsUrl, issuers: config.googleIssuers, audience: config.gmailPush.audience, serviceAccount: config.gmailPush.serviceAccount },
-  });
   app.addHook("onReady", () => flows.recover());
   app.addHook("onReady", () => triggers.start());
   if (config.sandbox) await (await import("./sandbox.ts")).mountSandbox(app);
