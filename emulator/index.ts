@@ -12,7 +12,9 @@ import { installErrorHandling, frameworkErrors } from "./error-handler.ts";
 import { BadInput } from "./errors.ts";
 import { parseForm } from "./form.ts";
 import { registerGmail } from "./gmail-routes.ts";
+import { watchRoutesPlugin } from "./gmail-watch.ts";
 import { oauthRoutes } from "./oauth-routes.ts";
+import { pubsubRoutes } from "./pubsub.ts";
 import { EmulatorState } from "./state.ts";
 import { tokenRoutes } from "./token-routes.ts";
 import { UPLOAD_BODY_LIMIT } from "./uploads.ts";
@@ -62,6 +64,8 @@ export async function emulatorPlugin(app: FastifyInstance, opts: EmulatorOptions
   registerGmail(app, state);
   batchRoutes(app, state, app.prefix);
   adminRoutes(app, state);
+  watchRoutesPlugin(app, state);
+  pubsubRoutes(app, state);
 }
 
 /** A standalone emulator app at the root path. It never listens; use `inject` or {@link startEmulator}. */
