@@ -5,7 +5,8 @@
  */
 import { bearer } from "./auth.ts";
 import { apiError, BadInput, faultError, forbidden, GoogleError, insufficientScopes, rateLimitExceeded } from "./errors.ts";
-import type { FormValues } from "./form.ts";
+import { applyFields, parseFields } from "./fields.ts";
+import { first, type FormValues } from "./form.ts";
 import type { Mailbox } from "./mailbox.ts";
 import type { AccessToken, EmulatorState } from "./state.ts";
 import type { Reader } from "./validation.ts";
@@ -81,6 +82,8 @@ export async function runGmail(state: EmulatorState, route: GmailRoute, input: G
     stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
     mayCall(route, input.params, token);
     if (route.body && !input.upload) route.body(jsonBody(input.body));
+    const fields = first(input.query.fields);
+    const selection = fields ? parseFields(fields) : undefined;
     if (!state.quota.charge(token.email, route.cost, state.settings.quotaUnitsPerMinute)) throw rateLimitExceeded();
     stats.quotaUnits += route.cost;
     if (state.settings.latencyMs > 0) await sleep(state.settings.latencyMs);
@@ -97,7 +100,8 @@ export async function runGmail(state: EmulatorState, route: GmailRoute, input: G
       state,
       route,
     });
-    return body === undefined ? { status: 204, body: undefined, headers: {} } : { status: 200, body, headers: {} };
+    if (body === undefined) return { status: 204, body: undefined, headers: {} };
+    return { status: 200, body: selection ? applyFields(body, selection) : body, headers: {} };
   } catch (err) {
     if (err instanceof GoogleError) return { status: err.statusCode, body: err.body, headers: err.headers };
     if (err instanceof BadInput) return { status: err.statusCode, body: apiError(err.statusCode, err.message, err.reason).body, headers: {} };

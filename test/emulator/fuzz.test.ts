@@ -95,7 +95,7 @@ function routeInfo(key: string): { family: Family; fields: string[] } {
 }
 
 const UPLOAD_ROUTES = Object.keys(ROUTES).filter((k) => /messages\/send$|messages\/import$|messages$|drafts(\/send|\/:id)?$/.test(k) && /^(POST|PUT)/.test(k));
-const QUERY_NAMES = ["upload_id", "q", "labelIds", "maxResults", "pageToken", "includeSpamTrash", "format", "metadataHeaders", "startHistoryId", "historyTypes", "labelId", "uploadType", "internalDateSource", "token", "client_id", "redirect_uri", "scope", "response_type", "code_challenge_method", "prompt"];
+const QUERY_NAMES = ["upload_id", "fields", "q", "labelIds", "maxResults", "pageToken", "includeSpamTrash", "format", "metadataHeaders", "startHistoryId", "historyTypes", "labelId", "uploadType", "internalDateSource", "token", "client_id", "redirect_uri", "scope", "response_type", "code_challenge_method", "prompt"];
 
 let app: FastifyInstance;
 /** Statuses seen per route, to check the fuzz reached the handlers and not only the auth check. */

@@ -319,3 +319,24 @@ describe("refresh-token rotation (admin setting)", () => {
     expect(body.refresh_token).toBeUndefined();
   });
 });
+
+describe("fields= partial responses", () => {
+  it("answers only the fields selected, with paths, sub-selections and *", async () => {
+    const { auth } = await authorize(h, { email: ME, scopes: [SCOPES.mail] });
+    const api = gmailFor(h, auth);
+    await api.users.messages.send({ userId: "me", requestBody: { raw: await raw({ subject: "partial", to: ME }) } });
+    const list = await api.users.messages.list({ userId: "me", fields: "messages/id,resultSizeEstimate" });
+    expect(Object.keys(list.data).sort()).toEqual(["messages", "resultSizeEstimate"]);
+    expect(list.data.messages!.every((m) => Object.keys(m).join() === "id")).toBe(true);
+    const id = list.data.messages![0].id!;
+    const got = await api.users.messages.get({ userId: "me", id, fields: "id,payload(mimeType,headers(name)),labelIds" });
+    expect(Object.keys(got.data).sort()).toEqual(["id", "labelIds", "payload"]);
+    expect(Object.keys(got.data.payload!).sort()).toEqual(["headers", "mimeType"]);
+    expect(got.data.payload!.headers!.every((x) => Object.keys(x).join() === "name")).toBe(true);
+    const star = await api.users.messages.get({ userId: "me", id, fields: "payload/*" });
+    expect(Object.keys(star.data)).toEqual(["payload"]);
+    expect(star.data.payload!.partId).toBe("");
+    expect((await failure(api.users.messages.list({ userId: "me", fields: "messages(id" }))).data.error.message).toMatch(/^Invalid field selection/);
+    expect((await failure(api.users.messages.list({ userId: "me", fields: `${"a(".repeat(100)}b` }))).status).toBe(400);
+  });
+});
