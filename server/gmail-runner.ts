@@ -122,6 +122,13 @@ export class GmailRunner {
     }
   }
 
+  /** The iClient's Gmail units of today (UTC) against its daily units, for the API and the iClients page. */
+  async dailyUsage(iClientId: string | null): Promise<{ today: number; dailyLimit: number }> {
+    const now = (this.deps.clock ?? systemClock).now();
+    const today = await this.deps.budget.dailyTotal(iClientId ?? "platform", utcDay(now));
+    return { today, dailyLimit: this.deps.quota.projectDailyUnits };
+  }
+
   /** Count the call against its iClient's day; refuse it past the daily units, warn at 90 %. */
   async #countDay(scope: string, units: number, now: number): Promise<void> {
     const limit = this.deps.quota.projectDailyUnits;

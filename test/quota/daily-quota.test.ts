@@ -17,6 +17,7 @@ describe("the day's Gmail units per iClient", () => {
   let t: TestApp;
   let user: string;
   let conn: string;
+  let icId: string;
   let offset = 0;
   const clock: QuotaClock = { now: () => Date.now() + offset, sleep: systemClock.sleep };
 
@@ -27,6 +28,7 @@ describe("the day's Gmail units per iClient", () => {
     user = await google.newUser();
     const a = api(t.app, t.adminToken);
     const ic = (await a.post("/v1/iclients", { name: "ic", application: "gmail", ...client })).json();
+    icId = ic.id;
     conn = (await a.post("/v1/connections", { name: "c", application: "gmail", scopes: [READONLY], iClientId: ic.id })).json().id;
     expect((await authorizeConnection(t.app, t.adminToken, conn, { email: user })).statusCode).toBe(200);
   });
@@ -47,6 +49,7 @@ describe("the day's Gmail units per iClient", () => {
     expect(ok + refused.length).toBe(10);
     expect(ok).toBeGreaterThanOrEqual(9);
     expect(t.logs.join("")).toContain("Gmail daily quota: 90 %");
+    expect(await t.app.gmail.dailyUsage(icId)).toEqual({ today: 10, dailyLimit: 10 });
     const before = await requests();
     const res = await test();
     expect(res).toMatchObject({ ok: false, error: { code: "daily_quota_reached" } });
@@ -54,5 +57,6 @@ describe("the day's Gmail units per iClient", () => {
     offset += DAY_MS;
     expect(await test()).toMatchObject({ ok: true, email: user });
     expect(await requests()).toBe(before + 1);
+    expect(await t.app.gmail.dailyUsage(icId)).toEqual({ today: 1, dailyLimit: 10 });
   });
 });
