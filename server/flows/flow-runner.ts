@@ -6,6 +6,11 @@
  * code. A transient error fails nothing: the record is left, the attempt goes
  * on with the others, and then throws so the run queue retries the run with
  * backoff. The retry skips what the deliveries ledger says is done.
+ *
+ * One runner per run: each attempt claims the run under a lease it renews
+ * with its progress; delivery claims carry the lease's token, and each
+ * destination call checks the lease right before its request, so a runner
+ * that lost its lease stops before its next send.
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -14,7 +19,7 @@ import { fetchRaw, fetchRecord, type ExportRecord, type ExportSpec, type GmailCa
 import { GoogleApiError } from "../../connector/errors.ts";
 import { failureKind, LeaseLostError, RunInterruptedError, RunLeasedError } from "./failure-kind.ts";
 import type { Fence } from "./deliveries.ts";
-import { COPYING_ACTIONS, IN_PLACE_ACTIONS } from "../../connector/gmail-import.ts";
+import { IN_PLACE_ACTIONS } from "../../connector/gmail-import.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { CheckpointStore } from "./checkpoints.ts";
@@ -224,7 +229,6 @@ export class FlowRunner {
       }),
     );
     const spec = flow.source.export;
-    const needsRaw = dests.some((d) => COPYING_ACTIONS.includes(d.spec.import.action));
     const plan = await planExport(srcRaw, flow.id, spec, checkpoints, log);
     const addError = (e: RunError) => {
       if (state.errors.length < MAX_RUN_ERRORS) state.errors.push(e);
