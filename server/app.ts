@@ -37,6 +37,8 @@ import { quotaMetrics } from "./quota/metrics.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
 import { createFlows, type FlowTuning } from "./flows/index.ts";
 import { flowRoutes } from "./routes/flows.ts";
+import { ArchiveStore, type ArchiveFs } from "./archives/archive-store.ts";
+import { archiveRoutes } from "./archives/routes.ts";
 import { createTriggers, type Triggers } from "./triggers/index.ts";
 
 export interface AppDeps {
@@ -58,6 +60,8 @@ export interface AppDeps {
   triggers?: { now?: () => number; minIntervalMs?: number };
   /** Override the logger (tests pass a stream to capture every line). */
   logger?: boolean | { level: string; stream: NodeJS.WritableStream };
+  /** File system calls of the archive store (tests inject a full disk). */
+  archiveFs?: Partial<ArchiveFs>;
 }
 
 declare module "fastify" {
@@ -66,6 +70,8 @@ declare module "fastify" {
     gmail: GmailRunner;
     /** Schedules and Gmail polls (tests drive the in-process ticker). */
     triggers: Triggers;
+    /** Archive files and their rows (the flows' archive source and destination use it). */
+    archives: ArchiveStore;
   }
 }
 
@@ -120,6 +126,10 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   const iclients = new IClientStore(deps.db, deps.secrets, { callbackUrl: config.callbackUrl });
   const connections = new ConnectionStore(deps.db, { callbackUrl: config.callbackUrl, hasPlatformClient: !!config.platformClient });
   await app.register(iClientRoutes, { iclients });
+  const archives = new ArchiveStore(deps.db, { dir: config.archiveDir, fs: deps.archiveFs });
+  app.decorate("archives", archives);
+  app.addHook("onReady", () => archives.init()); // creates ARCHIVE_DIR and checks the cluster shares it
+  await app.register(archiveRoutes, { archives });
 
   const gate = deps.gate ?? (config.redisUrl ? new RedisGate({ redis: config.redisUrl, prefix: `${config.redisPrefix}:pool` }) : new MemoryGate());
   if (!deps.gate) app.addHook("onClose", () => gate.close());
