@@ -4,6 +4,7 @@
  * taken up by the other, and no record is sent twice.
  */
 import { Redis } from "ioredis";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
 import { postgresBackend, type TestDb } from "../support/db.ts";
@@ -93,5 +94,36 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("flows in queue mode (Postgre
     expect(sent.map((m) => m.subject).sort()).toEqual(records.map((m) => `Fwd: ${m.subject}`).sort());
     const [row] = await store.db.query<{ attempts: number }>("SELECT attempts FROM flow_runs WHERE id = $1", [run.id]);
     expect(row!.attempts).toBeGreaterThan(1);
+  });
+
+  it("finishes a run through PostgreSQL dropping every connection mid-run, every record sent once", async () => {
+    const src = await w.mailbox({ generate: 30 });
+    const dst = await w.mailbox();
+    const flowId = await w.flow({ source: { connectionId: src.connectionId, export: { format: "metadata", maxMessages: 100 } }, destinations: [{ connectionId: dst.connectionId, import: { action: "send" } }] });
+    const records = (await w.user(src.email)).messages.filter((m) => !m.labelIds.some((l) => l === "SPAM" || l === "TRASH"));
+    await w.google.admin("PUT", "/settings", { latencyMs: 40 });
+    const { runId } = (await w.a.post(`/v1/flows/${flowId}/run`)).json();
+    for (;;) {
+      if ((await w.a.get(`/v1/runs/${runId}`)).json().progress.imported >= 3) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // The blip: every backend of this database is terminated, three times over (as a restart does).
+    const admin = new pg.Client({ connectionString: testDatabaseUrl });
+    await admin.connect();
+    try {
+      const database = new URL(store.databaseUrl!).pathname.slice(1);
+      for (let i = 0; i < 3; i++) {
+        const killed = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [database]);
+        expect(killed.rowCount).toBeGreaterThan(0);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await admin.end();
+    }
+    await w.google.admin("PUT", "/settings", { latencyMs: 0 });
+    const run = await w.waitRun(runId);
+    expect(run).toMatchObject({ status: "succeeded", progress: { exported: records.length, imported: records.length, failed: 0 }, errors: [] });
+    const sent = (await w.user(dst.email)).messages.filter((m) => m.labelIds.includes("SENT"));
+    expect(sent.map((m) => m.subject).sort()).toEqual(records.map((m) => `Fwd: ${m.subject}`).sort());
   });
 });
