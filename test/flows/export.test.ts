@@ -33,7 +33,7 @@ describe("Gmail as a flow source", () => {
     expect(run).toMatchObject({ status: "succeeded", progress: { exported: all.length, imported: all.length, failed: 0 } });
     const capped = await tagRun({ format: "minimal", maxMessages: 3 });
     expect(capped.progress.exported).toBe(3);
-  });
+  }, 120_000); // 560 labelled messages: about 29 s on a loaded 2-core machine, near the 30 s default
 
   it("exports by query and by labels", async () => {
     const box = await w.user(big.email);
