@@ -65,6 +65,13 @@ const ROUTES: Record<string, { family: Family; fields: string[] }> = {
   "PUT /gmail/v1/users/:userId/drafts/:id": { family: "gmail", fields: ["id", "message"] },
   "DELETE /gmail/v1/users/:userId/drafts/:id": { family: "gmail", fields: [] },
   "GET /gmail/v1/users/:userId/history": { family: "gmail", fields: [] },
+  "POST /gmail/v1/users/:userId/watch": { family: "gmail", fields: ["topicName", "labelIds", "labelFilterBehavior", "labelFilterAction"] },
+  "POST /gmail/v1/users/:userId/stop": { family: "gmail", fields: [] },
+  "GET /oauth2/v1/certs": { family: "gmail", fields: [] },
+  "GET /oauth2/v3/certs": { family: "gmail", fields: [] },
+  "POST /_admin/users/:email/messages": { family: "admin", fields: ["raw", "labelIds", "messages"] },
+  "PUT /_admin/pubsub": { family: "admin", fields: ["topic", "pushEndpoint", "audience", "serviceAccountEmail", "minBackoffMs", "maxBackoffMs"] },
+  "GET /_admin/pubsub": { family: "admin", fields: [] },
   "GET /gmail/v1/users/:userId/threads": { family: "gmail", fields: [] },
   "GET /gmail/v1/users/:userId/threads/:id": { family: "gmail", fields: [] },
   "POST /gmail/v1/users/:userId/threads/:id/modify": { family: "gmail", fields: ["addLabelIds", "removeLabelIds"] },
@@ -94,7 +101,7 @@ function routeInfo(key: string): { family: Family; fields: string[] } {
   return { family, fields: method === "GET" || method === "DELETE" ? [] : COMMON_FIELDS };
 }
 
-const UPLOAD_ROUTES = Object.keys(ROUTES).filter((k) => /messages\/send$|messages\/import$|messages$|drafts(\/send|\/:id)?$/.test(k) && /^(POST|PUT)/.test(k));
+const UPLOAD_ROUTES = Object.keys(ROUTES).filter((k) => /^(POST|PUT) \/gmail\/v1\/.*(messages\/send|messages\/import|messages|drafts(\/send|\/:id)?)$/.test(k));
 const QUERY_NAMES = ["upload_id", "fields", "q", "labelIds", "maxResults", "pageToken", "includeSpamTrash", "format", "metadataHeaders", "startHistoryId", "historyTypes", "labelId", "uploadType", "internalDateSource", "token", "client_id", "redirect_uri", "scope", "response_type", "code_challenge_method", "prompt"];
 
 let app: FastifyInstance;
