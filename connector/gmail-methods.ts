@@ -12,6 +12,8 @@ const s = (...names: string[]) => names.map((n) => (n === "mail" ? MAIL : G + n)
 export const METHOD_SCOPES = {
   getProfile: s("mail", "metadata", "modify", "readonly", "compose"),
   "history.list": s("mail", "metadata", "modify", "readonly"),
+  "users.watch": s("mail", "metadata", "modify", "readonly"),
+  "users.stop": s("mail", "metadata", "modify", "readonly"),
   "messages.list": s("mail", "metadata", "modify", "readonly"),
   "messages.get": s("mail", "metadata", "modify", "readonly"),
   "attachments.get": s("mail", "modify", "readonly"),

@@ -20,6 +20,8 @@ export const QUOTA_UNITS = {
   "messages.insert": 25,
   "messages.import": 25,
   "messages.batchModify": 50,
+  "users.stop": 50,
+  "users.watch": 100,
   "messages.send": 100,
   "drafts.send": 100,
 } as const satisfies Record<GmailMethod, number>;

@@ -57,7 +57,7 @@ export interface AppDeps {
   /** Run-level retry and lease knobs of flows (tests shorten them). */
   flows?: FlowTuning;
   /** Triggers' clock and shortest interval (tests inject a clock and shorten it). */
-  triggers?: { now?: () => number; minIntervalMs?: number };
+  triggers?: { now?: () => number; minIntervalMs?: number; watchReconcileMs?: number };
   /** Override the logger (tests pass a stream to capture every line). */
   logger?: boolean | { level: string; stream: NodeJS.WritableStream };
   /** File system calls of the archive store (tests inject a full disk). */
@@ -161,11 +161,15 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   let triggers: Triggers | undefined; // created next: the flows' hooks call into it
   const hooks = { exportSpec: (flow: any, run: any) => triggers!.exportSpec(flow, run), runEnded: async (runId: string) => triggers?.runEnded(runId) };
   const flows = createFlows({ db: deps.db, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: deps.flows, hooks });
-  triggers = createTriggers({ db: deps.db, flows, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, ...deps.triggers });
+  triggers = createTriggers({ db: deps.db, flows, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, pushTopic: config.gmailPush.topic, ...deps.triggers });
   app.decorate("triggers", triggers);
   app.addHook("preClose", () => triggers.close()); // no tick starts a run once the run queue closes
   app.addHook("preClose", () => flows.close()); // before the pool gate closes under runs in flight
   await app.register(flowRoutes, { flows, gmail, triggers });
+  await app.register((await import("./routes/hooks.ts")).hookRoutes, {
+    push: triggers.push,
+    auth: { certsUrl: config.googleCertsUrl, issuers: config.googleIssuers, audience: config.gmailPush.audience, serviceAccount: config.gmailPush.serviceAccount },
+  });
   app.addHook("onReady", () => flows.recover());
   app.addHook("onReady", () => triggers.start());
   if (config.sandbox) await (await import("./sandbox.ts")).mountSandbox(app);

@@ -67,6 +67,12 @@ export interface Config {
   bodyLimit: number;
   /** Quota budgets of Gmail calls (SPEC §2 "Quota budget and transient errors"). */
   gmailQuota: { userUnitsPerMinute: number; projectUnitsPerMinute: number; projectDailyUnits: number };
+  /**
+   * Gmail push (SPEC §2 "Triggers"): the Pub/Sub topic `GMAIL_PUSH_TOPIC` (unset: mail triggers
+   * poll), the `aud` push JWTs must carry (`GMAIL_PUSH_AUDIENCE`, default `${publicUrl}/hooks/gmail`)
+   * and their `email` (`GMAIL_PUSH_SERVICE_ACCOUNT`, unset: any Google-signed).
+   */
+  gmailPush: { topic?: string; audience: string; serviceAccount?: string };
 }
 
 const url = { type: "string", format: "uri", pattern: "^https?://" };
@@ -96,6 +102,9 @@ const envSchema = {
     GMAIL_USER_QUOTA_UNITS_PER_MINUTE: { type: "integer", minimum: 1 },
     GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE: { type: "integer", minimum: 1 },
     GMAIL_PROJECT_DAILY_UNITS: { type: "integer", minimum: 1 },
+    GMAIL_PUSH_TOPIC: { type: "string", pattern: "^projects/[^/\\s]+/topics/[^/\\s]+$" },
+    GMAIL_PUSH_AUDIENCE: { type: "string", minLength: 1, maxLength: 2000 },
+    GMAIL_PUSH_SERVICE_ACCOUNT: { type: "string", pattern: "^[^@\\s]+@[^@\\s]+$" },
     LOG_LEVEL: { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
   },
   dependencies: {
@@ -168,6 +177,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = process.argv
       : undefined,
     logLevel: v.LOG_LEVEL ?? "info",
     bodyLimit: DEFAULT_BODY_LIMIT,
+    gmailPush: Object.freeze({ topic: v.GMAIL_PUSH_TOPIC, audience: v.GMAIL_PUSH_AUDIENCE ?? `${publicUrl}/hooks/gmail`, serviceAccount: v.GMAIL_PUSH_SERVICE_ACCOUNT }),
     gmailQuota: Object.freeze({
       userUnitsPerMinute: v.GMAIL_USER_QUOTA_UNITS_PER_MINUTE ?? DEFAULT_GMAIL_USER_QUOTA_UNITS_PER_MINUTE,
       projectUnitsPerMinute: v.GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE ?? DEFAULT_GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE,

@@ -41,17 +41,24 @@ export class GmailPoller {
     await this.deps.checkpoints.save(flow.id, await currentHistoryId(this.caller(flow, accountId)));
   }
 
-  async poll(row: TriggerRow, flow: Flow): Promise<void> {
+  /**
+   * Look at history from the flow's cursor and run when mail it exports arrived. `via` says what
+   * started the run (a tick's poll or a push); a push whose hint is not past the cursor (late,
+   * repeated or out of order) costs nothing.
+   */
+  async poll(row: TriggerRow, flow: Flow, opts: { via?: "poll" | "push"; hintHistoryId?: string } = {}): Promise<void> {
+    const via = opts.via ?? "poll";
     const { store, checkpoints, starter, log } = this.deps;
     const call = this.caller(flow, row.accountId);
     const checkpoint = await checkpoints.get(flow.id);
     if (!checkpoint) {
       // A backfill's first run exports the recent past in full; otherwise enabling could not record the historyId: do it now.
-      if (row.backfillAfter) await starter.fire(row.accountId, flow.id, "poll");
+      if (row.backfillAfter) await starter.fire(row.accountId, flow.id, via);
       else await this.anchor(row.accountId, flow);
       return;
     }
     const start = row.pollHistoryId ? later(row.pollHistoryId, checkpoint) : checkpoint;
+    if (opts.hintHistoryId && BigInt(opts.hintHistoryId) <= BigInt(start)) return;
     const filter = triggerFilter(flow, row.trigger);
     let added: Array<{ id: string; labelIds: string[] }>;
     let historyId: string;
@@ -61,7 +68,7 @@ export class GmailPoller {
       if (!(err instanceof GoogleApiError && err.status === 404)) throw err;
       // The cursor is older than the history Google keeps: the run resyncs (its deliveries ledger sends nothing twice).
       log.warn({ flowId: flow.id }, "poll cursor too old: starting a resync run");
-      await starter.fire(row.accountId, flow.id, "poll");
+      await starter.fire(row.accountId, flow.id, via);
       return;
     }
     let matching = added.filter((m) => filter.labelIds.every((l) => m.labelIds.includes(l)));
@@ -72,8 +79,8 @@ export class GmailPoller {
     }
     if (matching.length) {
       // Start (or fold into a follow-up) before moving the cursor: a crash in between polls again, never misses.
-      await starter.fire(row.accountId, flow.id, "poll");
-      await store.setPollCursor(flow.id, historyId, true, this.deps.now());
+      await starter.fire(row.accountId, flow.id, via);
+      await store.setPollCursor(flow.id, historyId, via === "poll", this.deps.now());
       return;
     }
     await store.setPollCursor(flow.id, historyId, false, this.deps.now());

@@ -17,12 +17,13 @@ import { CheckpointStore } from "../flows/checkpoints.ts";
 import type { RunRow } from "../flows/run-store.ts";
 import { BullTicker } from "./bull-ticker.ts";
 import { GmailPoller } from "./gmail-poller.ts";
+import { GmailPush } from "./gmail-push.ts";
 import { MemoryTicker } from "./memory-ticker.ts";
 import { RunStarter } from "./run-starter.ts";
 import type { Ticker } from "./ticker.ts";
 import { exportForRun } from "./trigger-export.ts";
 import { TriggerStore, type TriggerRow } from "./trigger-store.ts";
-import { MANUAL, checkTrigger, checkTriggerScopes, durationMs, timerOf, type RunTrigger, type Trigger } from "./trigger.ts";
+import { DEFAULT_POLL_EVERY, DEFAULT_PUSH_POLL_EVERY, MANUAL, checkTrigger, checkTriggerScopes, durationMs, timerOf, type RunTrigger, type Trigger } from "./trigger.ts";
 
 /** How often every process looks for follow-up runs whose run ended elsewhere unnoticed. @defaultValue 5 s */
 export const FOLLOW_UP_SWEEP_MS = 5_000;
@@ -40,6 +41,10 @@ export interface TriggersOptions {
   now?: () => number;
   /** The shortest schedule or poll interval accepted (tests shorten it). @defaultValue 1 minute */
   minIntervalMs?: number;
+  /** Gmail push: the Pub/Sub topic watches publish to (config `gmailPush.topic`); unset, mail triggers poll. */
+  pushTopic?: string;
+  /** How often watches are reconciled and renewed (tests shorten it). @defaultValue 1 hour */
+  watchReconcileMs?: number;
 }
 
 /** The trigger fields of a flow body. */
@@ -58,6 +63,8 @@ export interface FlowTriggerView {
 
 export interface Triggers {
   store: TriggerStore;
+  /** Gmail push: hints, watches. */
+  push: GmailPush;
   starter: RunStarter;
   ticker: Ticker;
   /** 400 for a trigger that is not valid, or a Gmail trigger whose source cannot read history. */
@@ -77,14 +84,16 @@ export interface Triggers {
 
 const canonical = (t: Trigger) => JSON.stringify(Object.fromEntries(Object.entries(t).sort(([a], [b]) => a.localeCompare(b))));
 
-function view(row: TriggerRow | undefined): FlowTriggerView {
+function view(row: TriggerRow | undefined, push?: { expiresAt: string | null }): FlowTriggerView {
   const trigger = row?.trigger ?? MANUAL;
   const enabled = row?.enabled ?? true;
   return {
     trigger,
     enabled,
     nextRunAt: enabled && trigger.type !== "manual" ? (row?.nextRunAt ?? null) : null,
-    ...(trigger.type === "gmail" ? { watch: { mode: "poll" as const, expiresAt: null, lastNotificationAt: row?.lastNotificationAt ?? null } } : {}),
+    ...(trigger.type === "gmail"
+      ? { watch: { mode: push ? ("push" as const) : ("poll" as const), expiresAt: (enabled && push?.expiresAt) || null, lastNotificationAt: row?.lastNotificationAt ?? null } }
+      : {}),
   };
 }
 
@@ -94,13 +103,30 @@ export function createTriggers(opts: TriggersOptions): Triggers {
   const checkpoints = new CheckpointStore(opts.db);
   const starter = new RunStarter(opts.db, () => opts.flows.queue, opts.log);
   const poller = new GmailPoller({ gmail: opts.gmail, store, checkpoints, starter, log: opts.log, now });
+  const push = new GmailPush({ db: opts.db, gmail: opts.gmail, flows: opts.flows, store, poller, log: opts.log, topic: opts.pushTopic, now, reconcileEveryMs: opts.watchReconcileMs });
+  const defaultPollEvery = opts.pushTopic ? DEFAULT_PUSH_POLL_EVERY : DEFAULT_POLL_EVERY;
+  /** The push view of flows: their mailbox's watch expiry, when push is on. */
+  const pushViews = async (flowIds: string[]): Promise<Map<string, { expiresAt: string | null }> | undefined> => {
+    if (!push.enabled) return undefined;
+    const rows = await opts.db.query<{ id: string; expires_at: string | Date | null }>(
+      `SELECT f.id, w.expires_at FROM flows f
+       LEFT JOIN connections c ON c.id = f.definition->'source'->>'connectionId'
+       LEFT JOIN gmail_watches w ON w.email = lower(c.email)
+       WHERE f.id = ANY($1::text[])`,
+      [flowIds],
+    );
+    return new Map(rows.map((r) => [r.id, { expiresAt: r.expires_at ? new Date(r.expires_at).toISOString() : null }]));
+  };
+  const reconcile = async () => {
+    if (push.enabled) await push.reconcile().catch((err) => opts.log.warn({ err }, "push: reconciling watches failed"));
+  };
 
   const onTick = async (flowId: string, tick: number) => {
     const row = await store.claimTick(flowId, tick);
     if (!row) {
       // Fired already; or the flow is gone (its account deleted, say) or disabled: then its timer goes too.
       const current = await store.get(flowId);
-      if (!current || !current.enabled || !timerOf(current.trigger)) await ticker.remove(flowId);
+      if (!current || !current.enabled || !timerOf(current.trigger, defaultPollEvery)) await ticker.remove(flowId);
       else opts.log.info({ flowId, tick: new Date(tick).toISOString() }, "tick already fired: skipped");
       return;
     }
@@ -109,7 +135,7 @@ export function createTriggers(opts: TriggersOptions): Triggers {
   };
   const ticker: Ticker = opts.redisUrl
     ? new BullTicker({ redisUrl: opts.redisUrl, prefix: opts.redisPrefix, store, onTick, log: opts.log })
-    : new MemoryTicker({ store, onTick, log: opts.log, now });
+    : new MemoryTicker({ store, onTick, log: opts.log, now, defaultPollEvery });
 
   let sweeper: NodeJS.Timeout | undefined;
   const sweep = async () => {
@@ -118,6 +144,7 @@ export function createTriggers(opts: TriggersOptions): Triggers {
 
   return {
     store,
+    push,
     starter,
     ticker,
 
@@ -135,7 +162,7 @@ export function createTriggers(opts: TriggersOptions): Triggers {
       const enabled = input.enabled ?? prev?.enabled ?? true;
       // jsonb keeps keys in its own order: compare canonically, or every save would re-anchor (and skip undelivered mail).
       const changed = !prev || canonical(trigger) !== canonical(prev.trigger) || enabled !== prev.enabled || !!saveOpts.sourceChanged;
-      const spec = enabled ? timerOf(trigger) : undefined;
+      const spec = enabled ? timerOf(trigger, defaultPollEvery) : undefined;
       const t = now();
       // An interval fires when enabled, then every interval (as BullMQ's `every` schedulers do).
       const anchor = spec && "everyMs" in spec ? t - spec.everyMs : t;
@@ -154,6 +181,7 @@ export function createTriggers(opts: TriggersOptions): Triggers {
           }
         }
       }
+      if (trigger.type === "gmail" || prev?.trigger.type === "gmail" || saveOpts.sourceChanged) await reconcile();
       if (!changed) return;
       if (spec) {
         const next = await ticker.set(flow.id, spec, anchor);
@@ -165,16 +193,18 @@ export function createTriggers(opts: TriggersOptions): Triggers {
     },
 
     async view(flow) {
-      return { ...flow, ...view(await store.get(flow.id)) };
+      return { ...flow, ...view(await store.get(flow.id), (await pushViews([flow.id]))?.get(flow.id)) };
     },
 
     async viewAll(flows) {
       const rows = await store.getMany(flows.map((f) => f.id));
-      return flows.map((f) => ({ ...f, ...view(rows.get(f.id)) }));
+      const watches = await pushViews(flows.map((f) => f.id));
+      return flows.map((f) => ({ ...f, ...view(rows.get(f.id), watches?.get(f.id)) }));
     },
 
     async remove(flowId) {
       await ticker.remove(flowId);
+      await reconcile(); // the flow's mailbox may have lost its last watcher
     },
 
     async exportSpec(flow, run) {
@@ -194,6 +224,7 @@ export function createTriggers(opts: TriggersOptions): Triggers {
 
     async start() {
       await ticker.start();
+      await push.start();
       await sweep();
       sweeper = setInterval(() => void sweep().catch((err) => opts.log.warn({ err }, "follow-up sweep failed")), FOLLOW_UP_SWEEP_MS);
       sweeper.unref();
@@ -201,6 +232,7 @@ export function createTriggers(opts: TriggersOptions): Triggers {
 
     async close() {
       clearInterval(sweeper);
+      await push.close();
       await ticker.close();
     },
   };

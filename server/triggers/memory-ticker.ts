@@ -19,6 +19,8 @@ export interface MemoryTickerOptions {
   log: FastifyBaseLogger;
   /** The clock (tests inject one). @defaultValue Date.now */
   now?: () => number;
+  /** A Gmail trigger's poll interval when it names none. @defaultValue {@link DEFAULT_POLL_EVERY} (10m with push) */
+  defaultPollEvery?: string;
 }
 
 export class MemoryTicker implements Ticker {
@@ -46,7 +48,7 @@ export class MemoryTicker implements Ticker {
 
   async start(): Promise<void> {
     for (const row of await this.opts.store.timed()) {
-      const spec = timerOf(row.trigger);
+      const spec = timerOf(row.trigger, this.opts.defaultPollEvery);
       if (spec) this.timers.set(row.flowId, { spec, last: row.lastTickAt ?? this.now() });
     }
     await this.check();

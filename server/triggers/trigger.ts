@@ -26,6 +26,8 @@ export type RunTrigger = "manual" | "schedule" | "push" | "poll";
 export const MANUAL: ManualTrigger = Object.freeze({ type: "manual" });
 /** Polling interval of a Gmail trigger without push (SPEC §2). */
 export const DEFAULT_POLL_EVERY = "1m";
+/** The safety-net poll of a Gmail trigger with push (SPEC §2). */
+export const DEFAULT_PUSH_POLL_EVERY = "10m";
 /** The shortest schedule or poll interval (SPEC §2). */
 export const MIN_INTERVAL_MS = 60_000;
 /** Scopes that allow `history.list` (and `users.watch`), one of which a Gmail trigger's source must grant. */
@@ -116,9 +118,9 @@ export function checkTriggerScopes(trigger: Trigger, grantedOrRequested: readonl
 /** A trigger that fires by itself on a timer (a schedule tick or a poll). */
 export type TimerSpec = { everyMs: number } | { cron: string; timezone: string };
 
-export function timerOf(trigger: Trigger): TimerSpec | undefined {
+export function timerOf(trigger: Trigger, defaultPollEvery = DEFAULT_POLL_EVERY): TimerSpec | undefined {
   if (trigger.type === "schedule") return "every" in trigger ? { everyMs: durationMs(trigger.every) } : { cron: trigger.cron.trim(), timezone: trigger.timezone ?? "UTC" };
-  if (trigger.type === "gmail") return { everyMs: durationMs(trigger.pollEvery ?? DEFAULT_POLL_EVERY) };
+  if (trigger.type === "gmail") return { everyMs: durationMs(trigger.pollEvery ?? defaultPollEvery) };
   return undefined;
 }
 

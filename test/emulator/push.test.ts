@@ -39,11 +39,11 @@ async function receiver() {
   return { url, received, answers, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-async function until<T>(fn: () => T | Promise<T>, what: string, ms = 10_000): Promise<T> {
+async function until<T>(fn: () => T | Promise<T>, what: string, ms = 10_000): Promise<Exclude<T, false | undefined | null | 0 | "">> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as Exclude<T, false | undefined | null | 0 | "">;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }

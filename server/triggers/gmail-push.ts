@@ -1,0 +1,240 @@
+/**
+ * Gmail push (SPEC §2 "Triggers", GOOGLE.md "Push notifications"). With a topic configured:
+ * one `users.watch` per Gmail mailbox, shared by every enabled Gmail-triggered flow on it,
+ * renewed once a day (a watch lasts 7 days) and stopped when the last such flow goes (disabled,
+ * deleted, or its connection offline or deauthorized). A push notification's hint
+ * `{emailAddress, historyId}` is persisted before the push is acknowledged, then handled per
+ * mailbox: a burst folds into one look at `history.list` from each flow's own cursor (the
+ * notification only says "something changed"), which starts a `push` run through the same
+ * starter as polls. A hint left by a crash is handled at the next start or sweep.
+ */
+import type { FastifyBaseLogger } from "fastify";
+import type { Db } from "../store/db.ts";
+import type { GmailRunner } from "../gmail-runner.ts";
+import type { Flows } from "../flows/index.ts";
+import type { GmailPoller } from "./gmail-poller.ts";
+import type { TriggerRow, TriggerStore } from "./trigger-store.ts";
+
+/** Watches are renewed once a day (Google's advice), well before their 7 days run out. */
+export const WATCH_RENEW_MS = 24 * 60 * 60 * 1000;
+/** How often every process reconciles watches with the flows (renewals, stops for offline connections). */
+export const WATCH_RECONCILE_MS = 60 * 60 * 1000;
+/** How often left-over hints (a crash between the 204 and the run, another process's) are handled. */
+export const HINT_SWEEP_MS = 30_000;
+
+export interface GmailPushOptions {
+  db: Db;
+  gmail: GmailRunner;
+  flows: Flows;
+  store: TriggerStore;
+  poller: GmailPoller;
+  log: FastifyBaseLogger;
+  /** `projects/P/topics/T`; unset: no watches (hints are still taken, for flows already watched elsewhere). */
+  topic?: string;
+  now: () => number;
+  /** @defaultValue {@link WATCH_RECONCILE_MS} */
+  reconcileEveryMs?: number;
+}
+
+/** Enabled Gmail-triggered flows whose source connection is online, with the source's lower-cased address. */
+const WATCHED = `
+  SELECT ft.*, lower(c.email) AS source_email, c.id AS source_connection_id
+  FROM flow_triggers ft
+  JOIN flows f ON f.id = ft.flow_id
+  JOIN connections c ON c.id = f.definition->'source'->>'connectionId' AND c.account_id = ft.account_id
+  WHERE ft.enabled AND ft.trigger->>'type' = 'gmail' AND c.status = 'online' AND c.email IS NOT NULL`;
+
+interface WatchRow {
+  email: string;
+  account_id: string;
+  connection_id: string;
+  renewed_at: string | Date;
+}
+
+export class GmailPush {
+  private readonly running = new Map<string, { dirty: boolean; done: Promise<void> }>();
+  private timers: NodeJS.Timeout[] = [];
+  private closed = false;
+
+  constructor(private readonly opts: GmailPushOptions) {}
+
+  get enabled(): boolean {
+    return !!this.opts.topic;
+  }
+
+  /**
+   * Persist a notification's hint; false (nothing written) when no enabled flow watches the
+   * address. The newest historyId is kept, and a sequence number says a hint came meanwhile.
+   */
+  async receive(email: string, historyId: string): Promise<boolean> {
+    const address = email.toLowerCase();
+    return this.opts.db.tx(async (q) => {
+      const flows = await q.query<{ flow_id: string }>(`SELECT w.flow_id FROM (${WATCHED}) w WHERE w.source_email = $1`, [address]);
+      if (!flows.length) return false;
+      await q.query(
+        `INSERT INTO gmail_push_hints (email, history_id) VALUES ($1, $2)
+         ON CONFLICT (email) DO UPDATE SET
+           history_id = CASE WHEN EXCLUDED.history_id::numeric > gmail_push_hints.history_id::numeric THEN EXCLUDED.history_id ELSE gmail_push_hints.history_id END,
+           seq = gmail_push_hints.seq + 1, received_at = now()`,
+        [address, historyId],
+      );
+      await q.query("UPDATE flow_triggers SET last_notification_at = $2 WHERE flow_id = ANY($1::text[])", [flows.map((f) => f.flow_id), new Date(this.opts.now()).toISOString()]);
+      return true;
+    });
+  }
+
+  /**
+   * Handle the mailbox's hint: each watching flow looks at history from its cursor and runs
+   * (or folds into a follow-up) when mail it exports arrived. Hints arriving meanwhile fold into
+   * one more pass. The hint is cleared only after, and only if no newer one came.
+   */
+  handle(email: string): Promise<void> {
+    const address = email.toLowerCase();
+    const current = this.running.get(address);
+    if (current) {
+      current.dirty = true;
+      return current.done;
+    }
+    const entry = { dirty: false, done: Promise.resolve() };
+    entry.done = (async () => {
+      try {
+        do {
+          entry.dirty = false;
+          await this.pass(address);
+        } while (entry.dirty && !this.closed);
+      } finally {
+        this.running.delete(address);
+      }
+    })();
+    this.running.set(address, entry);
+    return entry.done;
+  }
+
+  private async pass(address: string): Promise<void> {
+    const { db, log, poller, flows } = this.opts;
+    const [hint] = await db.query<{ history_id: string; seq: string }>("SELECT history_id, seq FROM gmail_push_hints WHERE email = $1", [address]);
+    if (!hint) return;
+    const rows = await this.watching(address);
+    for (const row of rows) {
+      try {
+        const flow = await flows.flows.get(row.accountId, row.flowId);
+        await poller.poll(row, flow, { via: "push", hintHistoryId: hint.history_id });
+      } catch (err) {
+        // The safety-net poll looks again; the hint is still cleared (a retry storm helps nobody).
+        log.warn({ err, flowId: row.flowId }, "push: looking at history failed");
+      }
+    }
+    await db.query("DELETE FROM gmail_push_hints WHERE email = $1 AND seq = $2", [address, hint.seq]);
+  }
+
+  private async watching(address: string): Promise<TriggerRow[]> {
+    const rows = await this.opts.db.query<{ flow_id: string }>(`SELECT w.flow_id FROM (${WATCHED}) w WHERE w.source_email = $1 ORDER BY w.flow_id`, [address]);
+    const found = await this.opts.store.getMany(rows.map((r) => r.flow_id));
+    return [...found.values()];
+  }
+
+  /** Every hint still stored (a crash after the 204, or a process that went away). */
+  async sweepHints(): Promise<void> {
+    const hints = await this.opts.db.query<{ email: string }>("SELECT email FROM gmail_push_hints");
+    await Promise.all(hints.map((h) => this.handle(h.email)));
+  }
+
+  /**
+   * Make the watches match the flows: watch each mailbox some enabled Gmail-triggered flow reads
+   * through an online connection (renewing those renewed more than a day ago, and moving a watch
+   * whose connection no longer qualifies), stop the others. Claims in SQL so that two processes
+   * never both call Google for one mailbox.
+   */
+  async reconcile(): Promise<void> {
+    const { db, log } = this.opts;
+    if (!this.opts.topic) return;
+    const now = this.opts.now();
+    const wanted = await db.query<{ email: string; connection_ids: string[]; account_ids: string[] }>(
+      `SELECT w.source_email AS email, array_agg(w.source_connection_id ORDER BY w.source_connection_id) AS connection_ids,
+              array_agg(w.account_id ORDER BY w.source_connection_id) AS account_ids
+       FROM (${WATCHED}) w GROUP BY w.source_email`,
+    );
+    const watches = new Map((await db.query<WatchRow>("SELECT * FROM gmail_watches")).map((w) => [w.email, w]));
+    for (const want of wanted) {
+      const have = watches.get(want.email);
+      watches.delete(want.email);
+      const usable = have && want.connection_ids.includes(have.connection_id);
+      if (usable && new Date(have.renewed_at).getTime() > now - WATCH_RENEW_MS) continue;
+      const i = usable ? want.connection_ids.indexOf(have.connection_id) : 0;
+      const connectionId = want.connection_ids[i]!;
+      const accountId = want.account_ids[i]!;
+      try {
+        await this.watch(want.email, accountId, connectionId, have, now);
+      } catch (err) {
+        log.warn({ err, connectionId }, "users.watch failed: the mailbox is polled until the next try");
+      }
+    }
+    for (const stale of watches.values()) await this.stop(stale);
+  }
+
+  private async watch(email: string, accountId: string, connectionId: string, have: WatchRow | undefined, now: number): Promise<void> {
+    const { db, gmail, log } = this.opts;
+    const stamp = new Date(now).toISOString();
+    // Claim: a row inserted, or one whose renewal time we are the first to move.
+    const claimed = have
+      ? await db.query("UPDATE gmail_watches SET renewed_at = $2 WHERE email = $1 AND renewed_at = $3 RETURNING email", [email, stamp, new Date(have.renewed_at).toISOString()])
+      : await db.query(
+          "INSERT INTO gmail_watches (email, account_id, connection_id, topic, expires_at, renewed_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email) DO NOTHING RETURNING email",
+          [email, accountId, connectionId, this.opts.topic, stamp],
+        );
+    if (!claimed.length) return;
+    try {
+      const res = await gmail.run(accountId, connectionId, "users.watch", (g, options) => g.users.watch({ userId: "me", requestBody: { topicName: this.opts.topic } }, options));
+      const expires = Number(res.data.expiration);
+      await db.query(
+        "UPDATE gmail_watches SET account_id = $2, connection_id = $3, topic = $4, history_id = $5, expires_at = $6, renewed_at = $7 WHERE email = $1",
+        [email, accountId, connectionId, this.opts.topic, res.data.historyId ? String(res.data.historyId) : null, new Date(Number.isFinite(expires) ? expires : now).toISOString(), stamp],
+      );
+      log.info({ connectionId, expiresAt: new Date(expires).toISOString() }, have ? "Gmail watch renewed" : "Gmail watch started");
+    } catch (err) {
+      // Not watched: the next reconcile tries again (a new row goes; a renewal is due again).
+      if (have) await db.query("UPDATE gmail_watches SET renewed_at = $2 WHERE email = $1", [email, new Date(0).toISOString()]);
+      else await db.query("DELETE FROM gmail_watches WHERE email = $1", [email]);
+      throw err;
+    }
+  }
+
+  private async stop(w: WatchRow): Promise<void> {
+    const { db, gmail, log } = this.opts;
+    const gone = await db.query("DELETE FROM gmail_watches WHERE email = $1 AND connection_id = $2 RETURNING email", [w.email, w.connection_id]);
+    if (!gone.length) return;
+    try {
+      await gmail.run(w.account_id, w.connection_id, "users.stop", (g, options) => g.users.stop({ userId: "me" }, options));
+      log.info({ connectionId: w.connection_id }, "Gmail watch stopped");
+    } catch (err) {
+      // An offline or deleted connection cannot stop it: Google ends it within 7 days, and no flow listens.
+      log.info({ err, connectionId: w.connection_id }, "users.stop failed: the watch runs out by itself");
+    }
+  }
+
+  /** The watch of a mailbox, for the flow view. */
+  async watchOf(connectionEmails: string[]): Promise<Map<string, { expiresAt: string }>> {
+    if (!connectionEmails.length) return new Map();
+    const rows = await this.opts.db.query<{ email: string; expires_at: string | Date }>("SELECT email, expires_at FROM gmail_watches WHERE email = ANY($1::text[])", [connectionEmails]);
+    return new Map(rows.map((r) => [r.email, { expiresAt: new Date(r.expires_at).toISOString() }]));
+  }
+
+  async start(): Promise<void> {
+    await this.sweepHints().catch((err) => this.opts.log.warn({ err }, "push: handling left-over hints failed"));
+    await this.reconcile().catch((err) => this.opts.log.warn({ err }, "push: reconciling watches failed"));
+    const every = (ms: number, fn: () => Promise<void>, what: string) => {
+      const t = setInterval(() => void fn().catch((err) => this.opts.log.warn({ err }, what)), ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(HINT_SWEEP_MS, () => this.sweepHints(), "push: handling left-over hints failed");
+    if (this.opts.topic) every(this.opts.reconcileEveryMs ?? WATCH_RECONCILE_MS, () => this.reconcile(), "push: reconciling watches failed");
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await Promise.allSettled([...this.running.values()].map((r) => r.done));
+  }
+}
