@@ -22,6 +22,7 @@ const EXPECTED_PUBLIC = [
   /^\/\*$/, // the panel's SPA fallback
   /^\/v1\/session$/,
   /^\/oauth2\/callback$/,
+  /^\/hooks\/gmail$/, // Pub/Sub push: its JWT is the credential
   /^\/sandbox\/google\/(?!_admin)/, // Google's routes check Google's own credentials
 ];
 
