@@ -8,6 +8,7 @@
  * Seeded and bounded.
  */
 import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
 import fc from "fast-check";
 import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -105,6 +106,7 @@ const UPLOAD_ROUTES = Object.keys(ROUTES).filter((k) => /^(POST|PUT) \/gmail\/v1
 const QUERY_NAMES = ["upload_id", "fields", "q", "labelIds", "maxResults", "pageToken", "includeSpamTrash", "format", "metadataHeaders", "startHistoryId", "historyTypes", "labelId", "uploadType", "internalDateSource", "token", "client_id", "redirect_uri", "scope", "response_type", "code_challenge_method", "prompt"];
 
 let app: FastifyInstance;
+const logLines: string[] = [];
 /** Statuses seen per route, to check the fuzz reached the handlers and not only the auth check. */
 const seen = new Map<string, number[]>();
 const registered: string[] = [];
@@ -230,7 +232,14 @@ async function tokenFor(email: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  app = Fastify({ frameworkErrors });
+  // Every log line is kept, to check that no secret and no token reaches the log.
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      logLines.push(...String(chunk).split("\n").filter(Boolean));
+      done();
+    },
+  });
+  app = Fastify({ frameworkErrors, logger: { level: "info", stream } });
   app.addHook("onRoute", (route) => {
     for (const method of [route.method].flat()) if (method !== "HEAD") registered.push(`${method} ${route.url}`);
   });
@@ -245,6 +254,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // Nothing was logged at error level (no 500), and no secret or token was logged at all.
+  expect(logLines.length).toBeGreaterThan(1000);
+  expect(logLines.filter((l) => JSON.parse(l).level >= 50)).toEqual([]);
+  expect(logLines.filter((l) => l.includes(SECRET) || l.includes(bearer.slice(7)))).toEqual([]);
   // Nothing any request did as ME, or as nobody, reached another user's mailbox.
   expect((await app.inject({ method: "GET", url: `/_admin/users/${OTHER}` })).body).toBe(otherBefore);
   await app.close();
