@@ -2,8 +2,9 @@
  * The budgets against the emulator enforcing Google's per-user quota (a sliding minute), on a
  * clock twice as fast as the wall's, shared by the emulator and Mailbridge. Not faster: an
  * event-loop stall on a busy machine is scaled up with it, and a stall longer than the pace's
- * one-second margin (here half a second of wall time) bunches calls into one of Google's minutes. Google's refusals are counted by the
- * emulator: every request it saw beyond the calls made was a refusal or a fault.
+ * one-second margin (here half a second of wall time) bunches calls into one of Google's minutes.
+ * Google's refusals are counted by the emulator: every request it saw beyond the calls made was a
+ * refusal or a fault.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmulator } from "../../emulator/index.ts";
