@@ -17,6 +17,8 @@ export const DEFAULT_DATA_DIR = "./data";
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 export const DEFAULT_REDIS_PREFIX = "mailbridge";
 export const SANDBOX_PREFIX = "/sandbox/google";
+/** The Pub/Sub topic Gmail push uses in sandbox mode (the emulator's), unless GMAIL_PUSH_TOPIC names one. */
+export const SANDBOX_PUSH_TOPIC = "projects/mailbridge-sandbox/topics/gmail";
 /** Google's issuer identifier, in both forms its ID tokens carry (GOOGLE.md "Sign-in identity"). */
 export const DEFAULT_GOOGLE_ISSUERS: readonly string[] = Object.freeze(["https://accounts.google.com", "accounts.google.com"]);
 /** Google's signing keys as a JWKS. */
@@ -177,7 +179,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = process.argv
       : undefined,
     logLevel: v.LOG_LEVEL ?? "info",
     bodyLimit: DEFAULT_BODY_LIMIT,
-    gmailPush: Object.freeze({ topic: v.GMAIL_PUSH_TOPIC, audience: v.GMAIL_PUSH_AUDIENCE ?? `${publicUrl}/hooks/gmail`, serviceAccount: v.GMAIL_PUSH_SERVICE_ACCOUNT }),
+    gmailPush: Object.freeze({ topic: v.GMAIL_PUSH_TOPIC ?? (sandbox ? SANDBOX_PUSH_TOPIC : undefined), audience: v.GMAIL_PUSH_AUDIENCE ?? `${publicUrl}/hooks/gmail`, serviceAccount: v.GMAIL_PUSH_SERVICE_ACCOUNT }),
     gmailQuota: Object.freeze({
       userUnitsPerMinute: v.GMAIL_USER_QUOTA_UNITS_PER_MINUTE ?? DEFAULT_GMAIL_USER_QUOTA_UNITS_PER_MINUTE,
       projectUnitsPerMinute: v.GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE ?? DEFAULT_GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE,

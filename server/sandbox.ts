@@ -2,7 +2,10 @@
  * Sandbox mode (`--sandbox`, GOOGLE_SANDBOX=true): the Google emulator is
  * mounted at `${PUBLIC_URL}/sandbox/google`, a demo OAuth client is
  * registered in it, the iClient "Sandbox client" exists in the `default`
- * account, and the user demo@mailbridge.test has a realistic mailbox.
+ * account, and the user demo@mailbridge.test has a realistic mailbox. Gmail push is
+ * wired: the emulator's push subscription posts to the service's own `/hooks/gmail`, so a
+ * Gmail-triggered flow runs within seconds of mail arriving
+ * (`POST /sandbox/google/_admin/users/demo@mailbridge.test/messages`).
  *
  * The emulator keeps its state in memory: after a restart the demo mailbox is
  * seeded anew and connections authorized before it must be reauthorized.
@@ -69,6 +72,19 @@ export async function prepareSandbox(app: FastifyInstance, config: Readonly<Conf
   } as unknown as FastifyInstance;
   try {
     await seedSandbox(withToken, SANDBOX_PREFIX, { ...credentials, redirectUris: [config.callbackUrl], email: SANDBOX_USER });
+    if (config.gmailPush.topic) {
+      const pubsub = await withToken.inject({
+        method: "PUT",
+        url: `${SANDBOX_PREFIX}/_admin/pubsub`,
+        payload: {
+          topic: config.gmailPush.topic,
+          pushEndpoint: `${config.publicUrl}/hooks/gmail`,
+          audience: config.gmailPush.audience,
+          ...(config.gmailPush.serviceAccount ? { serviceAccountEmail: config.gmailPush.serviceAccount } : {}),
+        },
+      });
+      if (pubsub.statusCode !== 200) throw new Error(`emulator: the push subscription failed (${pubsub.statusCode}): ${pubsub.body}`);
+    }
   } finally {
     await deps.db.query("DELETE FROM api_tokens WHERE token_hash = $1", [hashToken(seedToken)]);
   }

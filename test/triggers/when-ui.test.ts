@@ -104,8 +104,18 @@ describe.skipIf(!testChromium)("the builder's When section (sandbox)", { timeout
     await when.getByRole("radio", { name: "When new mail arrives" }).check();
     expect(await when.getByRole("textbox", { name: "Labels" }).inputValue()).toBe("INBOX");
     await page.getByRole("button", { name: "Save", exact: true }).click();
-    await when.getByText(/Watching the mailbox by polling/).waitFor();
-    expect((await (await page.request.get(`/v1/flows/${flowId}`)).json()).watch).toMatchObject({ mode: "poll" });
+    await when.getByText(/Watching the mailbox \(push\)/).waitFor(); // the sandbox wires Gmail push
+    expect((await (await page.request.get(`/v1/flows/${flowId}`)).json()).watch).toMatchObject({ mode: "push", expiresAt: expect.any(String) });
+    // Mail arriving in the demo mailbox is pushed: its run appears and succeeds without pressing Run.
+    const arrived = await page.request.post(`/sandbox/google/_admin/users/${DEMO}/messages`, {
+      headers: { authorization: `Bearer ${service.adminToken}` },
+      data: { raw: `From: a@example.org\r\nTo: ${DEMO}\r\nSubject: pushed to the builder\r\n\r\nhello\r\n` },
+    });
+    expect(arrived.status(), await arrived.text()).toBe(201);
+    await run.getByText("Started by: New mail").waitFor();
+    await poll(() => run.locator("#run-counts").textContent()).toMatch(/^Succeeded:/);
+    const runs = (await (await page.request.get(`/v1/flows/${flowId}/runs`)).json()).items;
+    expect(runs.find((r: { trigger: string }) => r.trigger === "push")).toMatchObject({ status: "succeeded", progress: { exported: 1 } });
     await when.getByRole("switch", { name: "Enabled" }).uncheck();
     await page.getByRole("button", { name: "Save", exact: true }).click();
     await when.getByText(/Disabled/).waitFor();
