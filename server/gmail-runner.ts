@@ -57,8 +57,18 @@ export interface GmailRunnerDeps {
 export class GmailRunner {
   constructor(private readonly deps: GmailRunnerDeps) {}
 
-  /** Run `call` for the connection, holding a slot of its pool. `call` must pass `options` to every Gmail call. */
-  async run<T>(accountId: string, connectionId: string, method: GmailMethod, call: (gmail: gmail_v1.Gmail, options: GmailCallOptions) => Promise<T>): Promise<T> {
+  /**
+   * Run `call` for the connection, holding a slot of its pool. `call` must pass `options` to every Gmail call.
+   * `signal` stops waiting (for quota, a slot or a backoff) with its reason; a call in flight is not interrupted.
+   */
+  async run<T>(
+    accountId: string,
+    connectionId: string,
+    method: GmailMethod,
+    call: (gmail: gmail_v1.Gmail, options: GmailCallOptions) => Promise<T>,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const { signal } = opts;
     const { connections, gate, budget, quota, log, metrics } = this.deps;
     const clock = this.deps.clock ?? systemClock;
     const maxAttempts = this.deps.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
@@ -79,7 +89,7 @@ export class GmailRunner {
       metrics?.waiting.inc({ iclient: scope });
       let waited: number;
       try {
-        waited = await budget.take(scope, buckets, units);
+        waited = await budget.take(scope, buckets, units, { signal });
       } finally {
         metrics?.waiting.dec({ iclient: scope });
       }
@@ -90,7 +100,7 @@ export class GmailRunner {
       }
       // A retry re-reads the pool, so a level change meanwhile applies.
       if (attempt > 1) pool = await connections.resolvePool(accountId, connectionId);
-      const slot = await gate.acquire(pool.poolId, pool.limit);
+      const slot = await gate.acquire(pool.poolId, pool.limit, { signal });
       let retryInMs: number;
       try {
         return await this.#attempt(accountId, connectionId, call);
@@ -118,7 +128,7 @@ export class GmailRunner {
       } finally {
         await slot.release();
       }
-      await clock.sleep(retryInMs); // holding no slot
+      await clock.sleep(retryInMs, signal); // holding no slot
     }
   }
 
