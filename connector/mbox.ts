@@ -294,7 +294,7 @@ export class MboxParser {
     cur.size += line.length;
     if (cur.size > this.max) this.tooLarge();
     if (this.keep) cur.parts.push(line);
-    else cur.tail = Buffer.concat([cur.tail, line]).subarray(-3);
+    else cur.tail = line.length >= 3 ? line.subarray(-3) : Buffer.concat([cur.tail, line]).subarray(-3);
   }
 
   private finish(out: MboxMessage[], endOffset = this.offset, endLine = this.lineNo): void {
