@@ -112,17 +112,31 @@ export function mboxEntry(input: MboxEntryInput): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Writes entries to a stream, honouring backpressure; `bytesWritten` counts what it wrote. */
+/**
+ * Writes entries to a stream, honouring backpressure. `bytesWritten` counts what it was given;
+ * after `flush()` all of it has reached the file (the size to checkpoint for a resume).
+ */
 export class MboxWriter {
   bytesWritten = 0;
   messages = 0;
+  private last: Promise<void> = Promise.resolve();
   constructor(private readonly out: Writable) {}
 
   async write(input: MboxEntryInput): Promise<void> {
     const entry = mboxEntry(input);
     this.bytesWritten += entry.length;
     this.messages++;
-    if (!this.out.write(entry)) await once(this.out, "drain");
+    let ok = true;
+    this.last = new Promise<void>((resolve, reject) => {
+      ok = this.out.write(entry, (err) => (err ? reject(err) : resolve()));
+    });
+    this.last.catch(() => {}); // reported by flush(), end() or the next drain
+    if (!ok) await once(this.out, "drain");
+  }
+
+  /** Resolves once every entry written so far has been handed to the file (rejects with a write error). */
+  async flush(): Promise<void> {
+    await this.last;
   }
 
   /** End the stream and wait until everything is flushed (rejects with the stream's error). */

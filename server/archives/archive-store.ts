@@ -207,7 +207,8 @@ export class ArchiveStore {
   /**
    * The archive a run writes (flow destination): its row (status `writing`) is created on the
    * first call; a later call for the same run (a run taken over after a crash) truncates the
-   * file to `resumeAtByte`, the size checkpointed with the run's last page, and appends from there.
+   * file to `resumeAtByte`, the size checkpointed with the run's last page (`writer.bytesWritten`
+   * after `await writer.flush()`), and appends from there.
    */
   async openRunArchive(accountId: string, runId: string, opts: { name: string; resumeAtByte?: number }): Promise<{ archive: Archive; writer: MboxWriter; path: string }> {
     await this.ensureSpace(0);
@@ -220,6 +221,10 @@ export class ArchiveStore {
     const archive = (await this.forRun(accountId, runId))!;
     const { path: file } = await this.file(accountId, archive.id);
     await writeFile(file, "", { flag: "a" });
+    const onDisk = (await stat(file)).size;
+    // A checkpoint is taken after MboxWriter.flush(): a shorter file means it was not, and
+    // truncate() would pad it with zeros.
+    if (onDisk < (opts.resumeAtByte ?? 0)) throw new Error(`The archive file of run ${runId} holds ${onDisk} bytes, fewer than its checkpoint (${opts.resumeAtByte}).`);
     await truncate(file, opts.resumeAtByte ?? 0);
     const out = this.fs.createWriteStream(file, { flags: "a" });
     const writer = new MboxWriter(out);

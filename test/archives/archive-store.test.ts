@@ -42,10 +42,15 @@ describe.each(backends.map((b) => [b.name, b] as const))("ArchiveStore on %s", (
 
     const first = await archives.openRunArchive(account, runId, { name: "run backup" });
     expect(first.archive).toMatchObject({ origin: "run", runId, status: "writing", name: "run backup" });
-    for (const m of inputs.slice(0, 4)) await first.writer.write(m);
+    for (const m of inputs.slice(0, 3)) await first.writer.write(m);
     // The run checkpointed after message 3 (its page), wrote message 4, then died.
-    const checkpoint = inputs.slice(0, 3).reduce((n, m) => n + mboxEntry(m).length, 0);
+    await first.writer.flush();
+    const checkpoint = first.writer.bytesWritten;
+    expect(checkpoint).toBe(inputs.slice(0, 3).reduce((n, m) => n + mboxEntry(m).length, 0));
+    expect((await readFile(first.path)).length).toBe(checkpoint);
+    await first.writer.write(inputs[3]!);
     await first.writer.end();
+    await expect(archives.openRunArchive(account, runId, { name: "run backup", resumeAtByte: 10 ** 9 })).rejects.toThrow(/fewer than its checkpoint/);
     const del = archives.delete(account, first.archive.id);
     await expect(del).rejects.toMatchObject({ code: "in_use" });
 
