@@ -3,7 +3,8 @@
  * a crash from its checkpointed size, byte-exact), and the check that every
  * process of a cluster uses the same ARCHIVE_DIR.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { Readable } from "node:stream";
 import { createReadStream } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -70,6 +71,18 @@ describe.each(backends.map((b) => [b.name, b] as const))("ArchiveStore on %s", (
     expect((await archives.list(account)).items.map((a) => a.id)).toEqual([done.id]);
     await archives.delete(account, done.id);
     await expect(readFile(again.path)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("refuses an upload over the size limit, announced or not, and keeps nothing", async () => {
+    const small = new ArchiveStore(store.db, { dir, reserveBytes: 0, maxBytes: 2000 });
+    const mbox = Buffer.concat(await Promise.all([0, 1, 2, 3].map(async (i) => mboxEntry({ raw: await generatedMessage(i), labels: [], internalDate: 0 }))));
+    expect(mbox.length).toBeGreaterThan(2000);
+    const before = await readdir(dir, { recursive: true });
+    await expect(small.importUpload(account, Readable.from([mbox]), { name: "big", contentLength: mbox.length })).rejects.toMatchObject({ code: "payload_too_large", status: 413 });
+    const streamed = Readable.from([mbox.subarray(0, 1500), mbox.subarray(1500)]);
+    await expect(small.importUpload(account, streamed, { name: "big" })).rejects.toMatchObject({ code: "payload_too_large" });
+    expect(await readdir(dir, { recursive: true })).toEqual(before);
+    expect((await small.list(account)).items.filter((a) => a.origin === "upload")).toEqual([]);
   });
 
   it("stops a process whose ARCHIVE_DIR is not the cluster's", async () => {
