@@ -42,3 +42,9 @@ export const UPLOAD_DESCRIPTION =
   "It is streamed to disk and parsed on the way: a bad or truncated file answers 400 invalid_archive naming the line (details.line) and nothing is kept; " +
   "413 past 10 GiB; 507 insufficient_storage when the disk lacks the space (checked against Content-Length before anything is written, and while writing). " +
   "Each message's labels are read from X-Gmail-Labels and its date from its From line.";
+
+/**
+ * The upload's body in the OpenAPI document: the mbox bytes. No `type`, so validation lets
+ * the stream through (the parser checks it); a JSON body still gets 415 from the handler.
+ */
+export const uploadBody = { format: "binary", description: "The mbox file (application/mbox or application/octet-stream)." } as const;

@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { Readable } from "node:stream";
 import { errorResponses } from "../../schemas/common.ts";
 import { listDescription, listQuery } from "../../schemas/connections.ts";
-import { ARCHIVE_MEDIA_TYPES, UPLOAD_DESCRIPTION, archiveIdParams, archivePageSchema, archiveSchema, uploadQuery } from "../../schemas/archives.ts";
+import { ARCHIVE_MEDIA_TYPES, UPLOAD_DESCRIPTION, archiveIdParams, archivePageSchema, archiveSchema, uploadBody, uploadQuery } from "../../schemas/archives.ts";
 import { ApiError } from "../errors.ts";
 import type { PageRequest } from "../connections/paging.ts";
 import type { ArchiveStore } from "./archive-store.ts";
@@ -32,6 +32,7 @@ export async function archiveRoutes(app: FastifyInstance, deps: { archives: Arch
         description: UPLOAD_DESCRIPTION,
         consumes: [...ARCHIVE_MEDIA_TYPES],
         querystring: uploadQuery,
+        body: uploadBody,
         response: { 201: archiveSchema, ...errorResponses, 413: { $ref: "Error#" }, 415: { $ref: "Error#" }, 507: { $ref: "Error#" } },
       },
     },
