@@ -18,6 +18,7 @@
  */
 import type { Writable } from "node:stream";
 import { once } from "node:events";
+import libmime from "libmime";
 import { formatLabelsHeader, parseLabelsHeader } from "./takeout-labels.ts";
 
 export { takeoutLabelNames, labelsFromTakeout, TAKEOUT_SYSTEM_LABELS } from "./takeout-labels.ts";
@@ -160,6 +161,16 @@ export function parseFromLine(line: string): { sender: string; date: Date } | un
   const ms = Date.UTC(Number(year), MONTHS.indexOf(mon!), Number(day), Number(hh), Number(mm), Number(ss ?? 0)) - offsetMin * 60_000;
   if (Number.isNaN(ms) || Number(day) > 31 || Number(hh) > 23 || Number(mm) > 59 || Number(ss ?? 0) > 60) return undefined;
   return { sender: sender!, date: new Date(ms) };
+}
+
+/** A label name may come as RFC 2047 encoded-words (other tools write non-ASCII names so). */
+function decodeWords(name: string): string {
+  if (!name.includes("=?")) return name;
+  try {
+    return libmime.decodeWords(name);
+  } catch {
+    return name;
+  }
 }
 
 const isBlank = (line: Buffer) => line.length === 0 || (line.length === 1 && line[0] === LF) || (line.length === 2 && line[0] === CR && line[1] === LF);
@@ -326,7 +337,7 @@ export class MboxParser {
     const header = cur.labelHeader.length ? cur.labelHeader : (cur.foreignLabels ?? []);
     const value = Buffer.concat(header).toString("utf8").replace(/^[^:]*:/, "").replace(/\r?\n/g, "");
     this.count++;
-    out.push({ raw, labels: parseLabelsHeader(value), date: cur.date, sender: cur.sender, line: cur.line, offset: cur.offset, endOffset, endLine });
+    out.push({ raw, labels: parseLabelsHeader(value).map(decodeWords), date: cur.date, sender: cur.sender, line: cur.line, offset: cur.offset, endOffset, endLine });
   }
 }
 

@@ -103,7 +103,7 @@ describe("mbox files other tools write", () => {
     await writeFile(
       file,
       `From 1660283458923048120@xxx Tue Mar 03 10:20:30 +0000 2020\nX-GM-THRID: 1660283458923048120\r\nX-Gmail-Labels: Inbox,Important,Opened,Category Personal,"Trips, 2020"\r\n${message(1)}\r\n` +
-        `From 1660283458923048121@xxx Wed Mar 04 23:59:01 +0000 2020\nX-GM-THRID: 1660283458923048121\r\nX-Gmail-Labels: Archived,Unread,Reçus\r\n${message(2)}\r\n`,
+        `From 1660283458923048121@xxx Wed Mar 04 23:59:01 +0000 2020\nX-GM-THRID: 1660283458923048121\r\nX-Gmail-Labels: Archived,Unread,=?UTF-8?Q?Re=C3=A7us?=\r\n${message(2)}\r\n`,
     );
     const read = await readAll(file, 10);
     expect(read.map((m) => m.raw.toString("utf8"))).toEqual([message(1).replace(">From", "From"), message(2).replace(">From", "From")]);
