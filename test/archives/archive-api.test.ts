@@ -196,6 +196,24 @@ describe("archives API", () => {
     expect((await a.delete(`/v1/archives/${id}`)).statusCode).toBe(404);
   });
 
+  it("serves a run's archive only once it is complete, and HEAD tells its size", async () => {
+    const accountId = (await api(t.app, token).get("/v1/me")).json().id;
+    await t.store.db.query("INSERT INTO flows (id, account_id, name) VALUES ('flw_api_archive', $1, 'archive flow')", [accountId]);
+    await t.store.db.query("INSERT INTO flow_runs (id, account_id, flow_id, status) VALUES ('run_api_archive', $1, 'flw_api_archive', 'succeeded')", [accountId]);
+    const { archive, writer } = await t.app.archives.openRunArchive(accountId, "run_api_archive", { name: "nightly" });
+    await writer.write({ raw: await generatedMessage(1), labels: ["Inbox"], internalDate: 0 });
+    await writer.end();
+    const a = api(t.app, token);
+    const writing = await a.get(`/v1/archives/${archive.id}/download`);
+    expect([writing.statusCode, writing.json().error.code]).toEqual([409, "conflict"]);
+    expect((await a.delete(`/v1/archives/${archive.id}`)).json().error.code).toBe("in_use");
+    await t.app.archives.finishRunArchive(accountId, archive.id, { status: "complete", sizeBytes: writer.bytesWritten, messageCount: 1 });
+    const head = await t.app.inject({ method: "HEAD", url: `/v1/archives/${archive.id}/download`, headers: { authorization: `Bearer ${token}` } });
+    expect([head.statusCode, head.headers["content-length"], head.rawPayload.length]).toEqual([200, String(writer.bytesWritten), 0]);
+    expect(head.headers["content-disposition"]).toContain('filename="nightly.mbox"');
+    expect((await a.get(`/v1/archives/${archive.id}`)).json()).toMatchObject({ origin: "run", runId: "run_api_archive", status: "complete", messageCount: 1 });
+  });
+
   it("streams an upload over real HTTP, and answers 400 before the body has all arrived", async () => {
     await t.app.listen({ port: 0, host: "127.0.0.1" });
     const base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
