@@ -10,7 +10,8 @@ import { createWriteStream } from "node:fs";
 import path from "node:path";
 import { Readable, Writable } from "node:stream";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import http from "node:http";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
 import { mboxEntry, takeoutLabelNames } from "../../connector/mbox.ts";
 import { generatedMessage } from "./messages.ts";
@@ -242,5 +243,14 @@ describe("archives API", () => {
     );
     expect(bad.status).toBe(400);
     expect(bad.body.error.details).toEqual({ line: 1, problem: "malformed" });
+
+    // A client that goes away mid-upload leaves nothing behind either.
+    const before = [await filesLeft(), await rows()];
+    const req = http.request(`${base}/v1/archives`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/mbox", "content-length": String(mbox.length) } });
+    req.on("error", () => {});
+    req.write(mbox.subarray(0, 5000));
+    await vi.waitFor(async () => expect((await readdir(path.join(t.config.archiveDir, ".tmp"))).length).toBe(1));
+    req.destroy();
+    await vi.waitFor(async () => expect([await filesLeft(), await rows()]).toEqual(before));
   });
 });
