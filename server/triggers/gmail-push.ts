@@ -68,9 +68,13 @@ export class GmailPush {
    */
   async receive(email: string, historyId: string): Promise<boolean> {
     const address = email.toLowerCase();
-    return this.opts.db.tx(async (q) => {
+    let orphan = false;
+    const kept = await this.opts.db.tx(async (q) => {
       const flows = await q.query<{ flow_id: string }>(`SELECT w.flow_id FROM (${WATCHED}) w WHERE w.source_email = $1`, [address]);
-      if (!flows.length) return false;
+      if (!flows.length) {
+        orphan = (await q.query("SELECT 1 FROM gmail_watches WHERE email = $1", [address])).length > 0;
+        return false;
+      }
       await q.query(
         `INSERT INTO gmail_push_hints (email, history_id) VALUES ($1, $2)
          ON CONFLICT (email) DO UPDATE SET
@@ -81,6 +85,9 @@ export class GmailPush {
       await q.query("UPDATE flow_triggers SET last_notification_at = $2 WHERE flow_id = ANY($1::text[])", [flows.map((f) => f.flow_id), new Date(this.opts.now()).toISOString()]);
       return true;
     });
+    // A watch no flow needs any more (its connection went offline, say): stop it now, not at the next hourly reconcile.
+    if (orphan) void this.reconcile().catch((err) => this.opts.log.warn({ err }, "push: reconciling watches failed"));
+    return kept;
   }
 
   /**
