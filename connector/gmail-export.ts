@@ -8,6 +8,7 @@ import type { gmail_v1 } from "@googleapis/gmail";
 import type { GmailCallOptions } from "./gmail-client.ts";
 import type { GmailMethod } from "./gmail-methods.ts";
 import { fromBase64Url, parseMail, type MailHeaders, type RecordAttachment } from "./mime.ts";
+import { labelsFromTakeout } from "./takeout-labels.ts";
 
 /** Runs one Gmail call for a fixed connection; `fn` must pass `options` on. */
 export type GmailCaller = <T>(method: GmailMethod, fn: (gmail: gmail_v1.Gmail, options: GmailCallOptions) => Promise<T>) => Promise<T>;
@@ -21,7 +22,10 @@ export interface ExportSpec {
   labelIds?: string[];
   format: ExportFormat;
   attachments: AttachmentMode;
-  maxMessages: number;
+  /** At most this many messages; absent: no limit (a whole-mailbox backup). */
+  maxMessages?: number;
+  /** Spam and trash too (a backup takes the whole mailbox, as Takeout does). @defaultValue false */
+  includeSpamTrash?: boolean;
   incremental: boolean;
 }
 
@@ -38,6 +42,31 @@ export interface ExportRecord extends MailHeaders {
   /** The source bytes (raw format). */
   raw?: Buffer;
   attachments: RecordAttachment[];
+  /**
+   * An archive's record: its user labels by name (`labelIds` holds its system labels), found or
+   * created by name in the mailbox it is restored into.
+   */
+  userLabelNames?: string[];
+}
+
+/**
+ * A message read from an archive as an export record: raw bytes unchanged, headers and text
+ * parsed, system label ids and user label names from its Takeout label names.
+ */
+export async function archiveRecord(id: string, m: { raw: Buffer; labels: string[]; date: Date }, attachments: AttachmentMode = "metadata"): Promise<ExportRecord> {
+  const mail = await parseMail(m.raw);
+  const { systemLabelIds, userLabelNames } = labelsFromTakeout(m.labels);
+  return {
+    ...mail,
+    id,
+    threadId: "",
+    labelIds: systemLabelIds,
+    userLabelNames,
+    snippet: mail.text.slice(0, 200),
+    internalDate: String(m.date.getTime()),
+    raw: m.raw,
+    attachments: attachments === "none" ? [] : mail.attachments.map((a) => (attachments === "content" ? a : { ...a, data: undefined })),
+  };
 }
 
 /** Gmail's page size ceiling for messages.list. */
@@ -45,17 +74,49 @@ const PAGE = 500;
 
 /** Message ids matching the spec, newest first, at most `maxMessages`, a page at a time. */
 export async function* listMessageIds(call: GmailCaller, spec: Pick<ExportSpec, "query" | "labelIds" | "maxMessages">): AsyncGenerator<string[]> {
-  let pageToken: string | undefined;
-  let left = spec.maxMessages;
-  do {
+  for await (const page of listMessagePages(call, spec)) yield page.ids;
+}
+
+/** One page of a listing, with the token of the page after it (absent on the last page). */
+export interface MessagePage {
+  ids: string[];
+  nextPageToken?: string;
+  /** Messages listed before and in this page. */
+  listed: number;
+}
+
+/**
+ * Pages of message ids matching the spec, each with the token that lists the pages after it:
+ * a run resumes a listing from a checkpointed token (`from`) instead of from the start.
+ */
+export async function* listMessagePages(
+  call: GmailCaller,
+  spec: Pick<ExportSpec, "query" | "labelIds" | "maxMessages" | "includeSpamTrash">,
+  from: { pageToken?: string; listed?: number } = {},
+): AsyncGenerator<MessagePage> {
+  let pageToken = from.pageToken;
+  let listed = from.listed ?? 0;
+  const max = spec.maxMessages ?? Infinity;
+  while (listed < max) {
     const res = await call("messages.list", (g, options) =>
-      g.users.messages.list({ userId: "me", q: spec.query || undefined, labelIds: spec.labelIds?.length ? spec.labelIds : undefined, maxResults: Math.min(PAGE, left), pageToken }, options),
+      g.users.messages.list(
+        {
+          userId: "me",
+          q: spec.query || undefined,
+          labelIds: spec.labelIds?.length ? spec.labelIds : undefined,
+          includeSpamTrash: spec.includeSpamTrash || undefined,
+          maxResults: Math.min(PAGE, max - listed),
+          pageToken,
+        },
+        options,
+      ),
     );
-    const ids = (res.data.messages ?? []).map((m) => m.id!).slice(0, left);
-    left -= ids.length;
-    if (ids.length) yield ids;
+    const ids = (res.data.messages ?? []).map((m) => m.id!).slice(0, max - listed);
+    listed += ids.length;
     pageToken = res.data.nextPageToken ?? undefined;
-  } while (pageToken && left > 0);
+    if (ids.length) yield { ids, nextPageToken: listed < max ? pageToken : undefined, listed };
+    if (!pageToken) return;
+  }
 }
 
 /** The mailbox's current historyId: the checkpoint a full export starts the next incremental run from. */

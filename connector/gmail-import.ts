@@ -103,3 +103,65 @@ export async function findByMessageId(call: GmailCaller, messageId: string): Pro
   );
   return res.data.messages?.[0]?.id ?? undefined;
 }
+
+/**
+ * Label ids of a mailbox by name, creating the user labels it lacks (an archive restore: labels
+ * recreated by name). One `labels.list` per resolver; names compare without case, as Gmail's do;
+ * concurrent lookups of a missing name make one `labels.create`, and a 409 (made meanwhile
+ * elsewhere) is answered by listing again.
+ */
+export class LabelsByName {
+  private byName: Promise<Map<string, string>> | undefined;
+  private readonly creating = new Map<string, Promise<string>>();
+  constructor(private readonly call: GmailCaller) {}
+
+  private list(): Promise<Map<string, string>> {
+    return (this.byName ??= this.call("labels.list", (g, options) => g.users.labels.list({ userId: "me" }, options)).then(
+      (res) => new Map((res.data.labels ?? []).map((l) => [l.name!.toLowerCase(), l.id!])),
+      (err) => {
+        this.byName = undefined;
+        throw err;
+      },
+    ));
+  }
+
+  /** The ids of these user label names, created when missing. */
+  async ids(names: readonly string[]): Promise<string[]> {
+    return Promise.all(names.map((n) => this.id(n)));
+  }
+
+  private async id(name: string): Promise<string> {
+    const key = name.toLowerCase();
+    const known = (await this.list()).get(key);
+    if (known) return known;
+    let made = this.creating.get(key);
+    if (!made) {
+      made = this.create(name).finally(() => this.creating.delete(key));
+      this.creating.set(key, made);
+    }
+    return made;
+  }
+
+  private async create(name: string): Promise<string> {
+    const labels = await this.list();
+    try {
+      const res = await this.call("labels.create", (g, options) =>
+        g.users.labels.create({ userId: "me", requestBody: { name, labelListVisibility: "labelShow", messageListVisibility: "show" } }, options),
+      );
+      labels.set(name.toLowerCase(), res.data.id!);
+      return res.data.id!;
+    } catch (err) {
+      if ((err as { status?: number }).status !== 409) throw err;
+      this.byName = undefined;
+      const id = (await this.list()).get(name.toLowerCase());
+      if (!id) throw err;
+      return id;
+    }
+  }
+}
+
+/** Every label id of a mailbox with its name (user labels, for Takeout's names in an archive). */
+export async function labelNames(call: GmailCaller): Promise<Map<string, string>> {
+  const res = await call("labels.list", (g, options) => g.users.labels.list({ userId: "me" }, options));
+  return new Map((res.data.labels ?? []).filter((l) => l.type !== "system").map((l) => [l.id!, l.name!]));
+}

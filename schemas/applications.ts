@@ -16,7 +16,7 @@ export const applicationSchema = {
   additionalProperties: false,
   required: ["id", "name", "scopes", "defaultScopes", "supports"],
   properties: {
-    id: { type: "string", example: "gmail" },
+    id: { type: "string", example: "gmail", description: "gmail: Google Mail (OAuth, a connection); archive: an mbox archive (no OAuth, no connection: a flow names it directly)." },
     name: { type: "string", example: "Google Mail" },
     scopes: { type: "array", items: scopeInfoSchema },
     defaultScopes: { type: "array", items: { type: "string" }, description: "Preselected scopes of a new connection." },

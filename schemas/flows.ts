@@ -16,7 +16,13 @@ export const exportSchema = {
     labelIds: { ...labelIds, description: "Only messages carrying every one of these labels." },
     format: { type: "string", enum: ["full", "metadata", "minimal", "raw"], default: "full" },
     attachments: { type: "string", enum: ["none", "metadata", "content"], default: "metadata", description: "Attachments as metadata, or with their content (full and raw formats)." },
-    maxMessages: { type: "integer", minimum: 1, maximum: 10_000, default: 500 },
+    maxMessages: {
+      type: "integer",
+      minimum: 1,
+      maximum: 10_000,
+      description: "At most this many messages per run. Default 500; a flow with an archive destination has no limit (the whole mailbox) unless it is set.",
+    },
+    includeSpamTrash: { type: "boolean", description: "Spam and trash too. Default false; true for a flow with an archive destination (a whole-mailbox backup)." },
     incremental: {
       type: "boolean",
       default: false,
@@ -42,18 +48,26 @@ export const mappingSchema = {
   properties: { to: template, cc: template, subject: template, text: template },
 } as const;
 
+const application = {
+  type: "string",
+  enum: ["gmail", "archive"],
+  description: "gmail (default): a Google Mail connection. archive: an mbox archive, no connection (SPEC §2 \"Archives\").",
+} as const;
+
 const source = {
   type: "object",
   additionalProperties: false,
-  required: ["connectionId"],
-  properties: { connectionId: resourceId, export: exportSchema },
+  description: "A Google Mail source {connectionId, export}, or an archive to restore {application: \"archive\", archiveId} (a complete archive of the account).",
+  properties: { application, connectionId: resourceId, archiveId: resourceId, export: exportSchema },
 } as const;
 
 const destination = {
   type: "object",
   additionalProperties: false,
-  required: ["connectionId", "import"],
+  description:
+    "A Google Mail destination {connectionId, import, mapping?}, or {application: \"archive\"}: each run writes what the source exports into an mbox archive of the run (GET /v1/runs/:id/archive).",
   properties: {
+    application,
     id: {
       ...resourceId,
       description:

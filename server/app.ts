@@ -160,7 +160,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   app.decorate("gmail", gmail);
   let triggers: Triggers | undefined; // created next: the flows' hooks call into it
   const hooks = { exportSpec: (flow: any, run: any) => triggers!.exportSpec(flow, run), runEnded: async (runId: string) => triggers?.runEnded(runId) };
-  const flows = createFlows({ db: deps.db, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: deps.flows, hooks });
+  const flows = createFlows({ db: deps.db, gmail, connections, archives, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: deps.flows, hooks });
   triggers = createTriggers({ db: deps.db, flows, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, pushTopic: config.gmailPush.topic, ...deps.triggers });
   app.decorate("triggers", triggers);
   app.addHook("preClose", () => triggers.close()); // no tick starts a run once the run queue closes

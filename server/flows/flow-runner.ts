@@ -15,21 +15,24 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { FastifyBaseLogger } from "fastify";
-import { fetchRaw, fetchRecord, type ExportRecord, type ExportSpec, type GmailCaller } from "../../connector/gmail-export.ts";
+import { archiveRecord, fetchRaw, fetchRecord, type ExportRecord, type ExportSpec, type GmailCaller } from "../../connector/gmail-export.ts";
 import { GoogleApiError } from "../../connector/errors.ts";
 import { failureKind, LeaseLostError, RunInterruptedError, RunLeasedError } from "./failure-kind.ts";
 import type { Fence } from "./deliveries.ts";
-import { IN_PLACE_ACTIONS } from "../../connector/gmail-import.ts";
+import { IN_PLACE_ACTIONS, LabelsByName, labelNames } from "../../connector/gmail-import.ts";
+import type { ArchiveStore } from "../archives/archive-store.ts";
+import { ArchiveSink } from "./archive-sink.ts";
+import { archivePages, openArchiveSource } from "./archive-source.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { CheckpointStore } from "./checkpoints.ts";
 import type { DeliveryStore } from "./deliveries.ts";
 import type { FlowStore } from "./flow-store.ts";
-import type { Lease, RunError, RunProgress, RunRow, RunStore } from "./run-store.ts";
+import type { Lease, RunError, RunPosition, RunProgress, RunRow, RunStore } from "./run-store.ts";
 import { MAX_RUN_ERRORS } from "./run-store.ts";
-import { planExport } from "./export-plan.ts";
+import { planExport, type ExportPlan, type IdPage } from "./export-plan.ts";
 import { deliverRecord, type DestinationContext } from "./record-delivery.ts";
-import type { Flow } from "./flow.ts";
+import { isArchiveDestination, isArchiveSource, withExportDefaults, type Flow } from "./flow.ts";
 
 export interface FlowRunnerDeps {
   flows: FlowStore;
@@ -37,6 +40,8 @@ export interface FlowRunnerDeps {
   deliveries: DeliveryStore;
   checkpoints: CheckpointStore;
   connections: ConnectionStore;
+  /** Archive files: an archive source reads one, an archive destination writes the run's. */
+  archives: ArchiveStore;
   gmail: GmailRunner;
   log: FastifyBaseLogger;
   /** Records in progress at once per run (the pool still bounds requests in flight). @defaultValue 8 */
@@ -157,8 +162,8 @@ export class FlowRunner {
     const timer = setInterval(() => void flush().catch((err) => log.warn({ err }, "saving progress failed")), this.deps.progressIntervalMs ?? 250);
     log.info({ attempt: lease.attempt, leaseToken: lease.token }, "run started");
     try {
-      if (this.deps.exportSpec) flow = { ...flow, source: { ...flow.source, export: await this.deps.exportSpec(flow, run) } };
-      const outcome = await this.exportAndDeliver(run.accountId, flow, lease, state, stop, log);
+      if (this.deps.exportSpec && !isArchiveSource(flow.source)) flow = { ...flow, source: { ...flow.source, export: await this.deps.exportSpec(flow, run) } };
+      const outcome = await this.exportAndDeliver(run, flow, lease, state, stop, log);
       clearInterval(timer);
       if (state.leaseLost) throw new LeaseLostError(run.id);
       if (stop.signal.aborted) {
@@ -169,6 +174,7 @@ export class FlowRunner {
         }
         await flush().catch(() => {});
         if (state.leaseLost) throw new LeaseLostError(run.id);
+        await state.sink?.finish("failed");
         log.info({ progress: state.progress }, "run stopped: canceled");
         return;
       }
@@ -177,12 +183,18 @@ export class FlowRunner {
         throw new RunInterruptedError(`${outcome.deferred} records met a transient failure: the run will be retried.`, { cause: outcome.transient });
       }
       if (outcome.nextHistoryId) await this.deps.checkpoints.save(flow.id, outcome.nextHistoryId);
+      if (state.sink) {
+        const archive = await state.sink.finish("complete");
+        log.info({ archiveId: archive.id, sizeBytes: archive.sizeBytes, messageCount: archive.messageCount }, "run archive complete");
+      }
       await this.deps.runs.finish(lease, "succeeded", state.progress, state.errors);
       log.info({ progress: state.progress }, "run succeeded");
     } catch (err) {
       clearInterval(timer);
       const cause = err instanceof SourceFailure ? err.cause : err;
       if (failureKind(cause) === "transient") {
+        // Left `writing`: the retry truncates it to the run's position and appends from there.
+        await state.sink?.close();
         if (cause instanceof LeaseLostError) log.warn({ progress: state.progress }, "run lease lost: stopped before the next delivery");
         else if (!(cause instanceof RunInterruptedError && signal?.aborted)) {
           await flush().catch(() => {});
@@ -193,6 +205,7 @@ export class FlowRunner {
       const failure = describeError(cause);
       if (failure.code === "internal_error") log.error({ err: cause }, "run failed");
       else log.warn({ code: failure.code }, "run failed: permanent error");
+      await state.sink?.finish("failed").catch((e) => log.warn({ err: e }, "recording the run's archive failed"));
       await this.deps.runs.finish(lease, "failed", state.progress, [failure, ...state.errors]);
     } finally {
       clearInterval(timer);
@@ -200,13 +213,15 @@ export class FlowRunner {
     }
   }
 
-  private async exportAndDeliver(accountId: string, flow: Flow, lease: Lease, state: RunState, stopper: AbortController, log: FastifyBaseLogger): Promise<AttemptOutcome> {
+  private async exportAndDeliver(run: RunRow, flow: Flow, lease: Lease, state: RunState, stopper: AbortController, log: FastifyBaseLogger): Promise<AttemptOutcome> {
+    const accountId = run.accountId;
     const stop = stopper.signal;
     const leaseMs = this.deps.leaseMs ?? DEFAULT_RUN_LEASE_MS;
     const fence: Fence = { runId: lease.runId, token: lease.token, marginMs: Math.min(MAX_CLAIM_MARGIN_MS, leaseMs / 3) };
-    const { gmail, connections, deliveries, checkpoints } = this.deps;
-    const sourceId = flow.source.connectionId;
-    const srcRaw: GmailCaller = (method, fn) => gmail.run(accountId, sourceId, method, fn);
+    const { gmail, connections, deliveries, checkpoints, archives, runs } = this.deps;
+    const fromArchive = isArchiveSource(flow.source);
+    const sourceId = fromArchive ? undefined : flow.source.connectionId;
+    const srcRaw: GmailCaller = (method, fn) => gmail.run(accountId, sourceId!, method, fn);
     const src: GmailCaller = async (method, fn) => {
       try {
         return await srcRaw(method, fn);
@@ -214,22 +229,42 @@ export class FlowRunner {
         throw new SourceFailure(err);
       }
     };
-    const sourceEmail = (await connections.get(accountId, sourceId)).email;
+    const sourceEmail = sourceId ? (await connections.get(accountId, sourceId)).email : undefined;
     const dests: DestinationContext[] = await Promise.all(
-      flow.destinations.map(async (spec, index) => {
-        const email = (await connections.get(accountId, spec.connectionId)).email ?? "";
-        // Checked inside the pool slot, right before the request: a runner frozen (SIGSTOP) while it
-        // waited for the slot finds its lease lapsed on the monotonic clock, with no database round trip.
-        const call: GmailCaller = (method, fn) =>
-          gmail.run(accountId, spec.connectionId, method, (g, options) => {
-            if (performance.now() > state.leaseDeadline - fence.marginMs) throw new LeaseLostError(lease.runId);
-            return fn(g, options);
-          });
-        return { index, spec, call, email, sameMailbox: spec.connectionId === sourceId || (!!email && email === sourceEmail) };
-      }),
+      flow.destinations
+        .map((spec, index) => ({ spec, index }))
+        .filter(({ spec }) => !isArchiveDestination(spec))
+        .map(async ({ spec, index }) => {
+          const email = (await connections.get(accountId, spec.connectionId)).email ?? "";
+          // Checked inside the pool slot, right before the request: a runner frozen (SIGSTOP) while it
+          // waited for the slot finds its lease lapsed on the monotonic clock, with no database round trip.
+          const call: GmailCaller = (method, fn) =>
+            gmail.run(accountId, spec.connectionId, method, (g, options) => {
+              if (performance.now() > state.leaseDeadline - fence.marginMs) throw new LeaseLostError(lease.runId);
+              return fn(g, options);
+            });
+          return { index, spec, call, email, sameMailbox: spec.connectionId === sourceId || (!!email && email === sourceEmail), labels: fromArchive ? new LabelsByName(call) : undefined };
+        }),
     );
-    const spec = flow.source.export;
-    const plan = await planExport(srcRaw, flow.id, spec, checkpoints, log);
+    const archiveIndex = flow.destinations.findIndex(isArchiveDestination);
+    // A backup or restore saves its position after every page and resumes from it (SPEC §2 "Archives").
+    const from = run.position;
+    const spec = fromArchive ? withExportDefaults({ format: "raw" }) : flow.source.export;
+    const plan: ExportPlan = fromArchive
+      ? { pages: archiveIdPages(await openArchiveSource(archives, accountId, flow.source.archiveId!), flow.source.archiveId!, from), filterLabels: false, tolerateMissing: false, resumable: true }
+      : await planExport(srcRaw, flow.id, spec, checkpoints, log, from);
+    const resumable = plan.resumable && (fromArchive || archiveIndex >= 0);
+    if (resumable && from) {
+      state.progress = { ...from.progress };
+      state.errors = [...from.errors];
+      log.info({ position: { ...from, errors: from.errors.length } }, "run resumed from its last page");
+    }
+    if (archiveIndex >= 0) {
+      const userLabels = await labelNames(src);
+      const name = `${flow.name} ${new Date().toISOString().replace(/\.\d+Z$/, "Z").replace(/:/g, "-")}.mbox`;
+      state.sink = await ArchiveSink.open(archives, accountId, run.id, name, userLabels, resumable ? from : undefined);
+    }
+    const sink = state.sink;
     const addError = (e: RunError) => {
       if (state.errors.length < MAX_RUN_ERRORS) state.errors.push(e);
     };
@@ -242,10 +277,12 @@ export class FlowRunner {
       outcome.deferred += 1;
       streak += 1;
     };
-    // A record every destination of which holds in the ledger is not fetched again (a retried attempt).
-    const ledgered = !plan.filterLabels && dests.every((d) => !IN_PLACE_ACTIONS.includes(d.spec.import.action));
+    // A record every destination of which holds in the ledger is not fetched again (a retried attempt);
+    // an archive destination keeps no ledger (its file is truncated to the run's position instead).
+    const ledgered = !sink && !plan.filterLabels && dests.every((d) => !IN_PLACE_ACTIONS.includes(d.spec.import.action));
 
-    const one = async (id: string, done: boolean) => {
+    const one = async (item: PageItem, done: boolean) => {
+      const id = item.id;
       if (done) {
         state.progress.exported += 1;
         state.progress.imported += 1;
@@ -253,7 +290,7 @@ export class FlowRunner {
       }
       let record: ExportRecord;
       try {
-        record = await fetchRecord(src, id, spec);
+        record = item.record ? await item.record() : await fetchRecord(src, id, spec);
       } catch (err) {
         const cause = err instanceof SourceFailure ? err.cause : err;
         if (cause instanceof GoogleApiError && cause.status === 404) {
@@ -263,7 +300,7 @@ export class FlowRunner {
           addError({ record: id, ...describeError(cause) });
           return;
         }
-        if (failureKind(cause) === "permanent") throw err;
+        if (failureKind(cause) === "permanent") throw err instanceof SourceFailure ? err : new SourceFailure(err);
         return defer(cause);
       }
       if (plan.filterLabels && !(spec.labelIds ?? []).every((l) => record.labelIds.includes(l))) return;
@@ -272,6 +309,20 @@ export class FlowRunner {
       const rawOnce = () => (raw ??= record.raw ? Promise.resolve(record.raw) : fetchRaw(src, id));
       let failed = false;
       let deferred: unknown;
+      if (sink) {
+        try {
+          await sink.write(record, await rawOnce());
+        } catch (err) {
+          const cause = err instanceof SourceFailure ? err.cause : err;
+          // A failed write leaves the file unusable past the last page: the attempt ends and is retried.
+          if (failureKind(cause) === "permanent" && err instanceof SourceFailure) throw err;
+          state.progress.exported -= 1;
+          outcome.transient ??= cause;
+          outcome.deferred += 1;
+          streak = 2 * width;
+          return;
+        }
+      }
       for (const dest of dests) {
         if (stop.aborted) return;
         try {
@@ -303,14 +354,15 @@ export class FlowRunner {
     };
 
     for await (const page of plan.pages) {
-      const done = ledgered ? await deliveries.doneSources(flow.id, dests.map((d) => d.spec.id), page) : new Set<string>();
+      const items: PageItem[] = page.items ?? page.ids.map((id) => ({ id }));
+      const done = ledgered ? await deliveries.doneSources(flow.id, dests.map((d) => d.spec.id), items.map((i) => i.id)) : new Set<string>();
       let next = 0;
       let halt = false;
       const worker = async () => {
         try {
-          while (next < page.length && !stop.aborted && !halt && streak < 2 * width) {
-            const id = page[next++]!;
-            await one(id, done.has(id));
+          while (next < items.length && !stop.aborted && !halt && streak < 2 * width) {
+            const item = items[next++]!;
+            await one(item, done.has(item.id));
           }
         } catch (err) {
           halt = true; // a permanent source failure: the other workers stop too
@@ -318,16 +370,36 @@ export class FlowRunner {
         }
       };
       // allSettled, then rethrow: no worker is left running when the run finishes.
-      const results = await Promise.allSettled(Array.from({ length: Math.min(width, page.length) }, worker));
+      const results = await Promise.allSettled(Array.from({ length: Math.min(width, items.length) }, worker));
       const rejected = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
       if (rejected) throw rejected.reason;
       if (stop.aborted) break;
       if (streak >= 2 * width) {
-        outcome.deferred += page.length - next; // not tried
+        outcome.deferred += items.length - next; // not tried
         break;
+      }
+      // Only a page done whole moves the position: a record left for the retry stays ahead of it.
+      if (resumable && page.position && outcome.deferred === 0) {
+        const position: RunPosition = { ...page.position, ...(sink ? await sink.checkpoint() : {}), progress: { ...state.progress }, errors: [...state.errors] };
+        if (!(await runs.savePosition(lease, position))) {
+          state.leaseLost = true;
+          stopper.abort();
+          break;
+        }
       }
     }
     return outcome;
+  }
+}
+
+/** One record of a page: a Gmail message id to fetch, or an archive's message already read. */
+type PageItem = NonNullable<IdPage["items"]>[number];
+
+/** An archive source's pages as the runner takes them. */
+async function* archiveIdPages(file: string, archiveId: string, from?: RunPosition): AsyncGenerator<IdPage> {
+  for await (const page of archivePages(file, archiveId, from)) {
+    const items = page.messages.map(({ id, message }) => ({ id, record: () => archiveRecord(id, message) }));
+    yield { items, ids: items.map((i) => i.id), position: page.position };
   }
 }
 
@@ -342,6 +414,8 @@ interface RunState {
    * that set it, so it is never later than the database's expiry.
    */
   leaseDeadline: number;
+  /** The run's archive destination, once opened. */
+  sink?: ArchiveSink;
 }
 
 /** What one attempt did besides counting. */

@@ -8,7 +8,13 @@ import { isUniqueViolation } from "../store/db.ts";
 import { newId } from "../secrets.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../connections/paging.ts";
-import { assignDestinationIds, checkDestinations, toFlow, withExportDefaults, type Flow, type FlowDestination, type FlowInput } from "./flow.ts";
+import { assignDestinationIds, checkDestinations, isArchiveDestination, isArchiveSource, storedSource, toFlow, type Flow, type FlowDestination, type FlowInput } from "./flow.ts";
+
+/** The Gmail connections a flow uses (an archive source or destination has none). */
+function connectionIds(input: FlowInput): string[] {
+  const ids = [isArchiveSource(input.source) ? undefined : input.source.connectionId, ...input.destinations.map((d) => (isArchiveDestination(d) ? undefined : d.connectionId))];
+  return [...new Set(ids.filter((id): id is string => !!id))];
+}
 
 export class FlowStore {
   constructor(private readonly db: Db) {}
@@ -66,7 +72,12 @@ export class FlowStore {
 
   private async definition(q: Queryable, accountId: string, input: FlowInput, current: FlowDestination[]) {
     checkDestinations(input.source, input.destinations);
-    const ids = [...new Set([input.source.connectionId, ...input.destinations.map((d) => d.connectionId)])];
+    if (isArchiveSource(input.source)) {
+      const [archive] = await q.query<{ status: string }>("SELECT status FROM archives WHERE account_id = $1 AND id = $2", [accountId, input.source.archiveId]);
+      if (!archive) throw new ApiError("not_found", `Archive ${input.source.archiveId} not found.`);
+      if (archive.status !== "complete") throw new ApiError("validation_failed", `Archive ${input.source.archiveId} is not complete (${archive.status}): only a complete archive can be restored.`);
+    }
+    const ids = connectionIds(input);
     // FOR SHARE: a connection being deleted meanwhile waits for (or fails) this write.
     const rows = await q.query<{ id: string; application: string }>(
       "SELECT id, application FROM connections WHERE account_id = $1 AND id = ANY($2::text[]) FOR SHARE",
@@ -77,11 +88,11 @@ export class FlowStore {
       if (!row) throw new ApiError("not_found", `Connection ${cid} not found.`);
       if (row.application !== "gmail") throw new ApiError("validation_failed", `Connection ${cid} is not a Google Mail connection.`);
     }
-    return { source: { connectionId: input.source.connectionId, export: withExportDefaults(input.source.export) }, destinations: assignDestinationIds(input.destinations, current) };
+    return { source: storedSource(input.source, input.destinations), destinations: assignDestinationIds(input.destinations, current) };
   }
 
   private async link(q: Queryable, flowId: string, input: FlowInput): Promise<void> {
-    const ids = [...new Set([input.source.connectionId, ...input.destinations.map((d) => d.connectionId)])];
+    const ids = connectionIds(input);
     for (const cid of ids) await q.query("INSERT INTO flow_connections (flow_id, connection_id) VALUES ($1, $2)", [flowId, cid]);
   }
 

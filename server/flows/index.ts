@@ -17,6 +17,7 @@ import { DEFAULT_RUN_RETRY, type RunQueue, type RunRetryPolicy } from "./run-que
 import { RunStore, type RunRow } from "./run-store.ts";
 import type { Flow } from "./flow.ts";
 import type { ExportSpec } from "../../connector/gmail-export.ts";
+import type { ArchiveStore } from "../archives/archive-store.ts";
 
 /** Knobs of the run level; every one has a default fit for production (tests shorten them). */
 export interface FlowTuning {
@@ -41,6 +42,8 @@ export interface FlowsOptions {
   db: Db;
   gmail: GmailRunner;
   connections: ConnectionStore;
+  /** Archive files: an archive source reads one, an archive destination writes the run's. */
+  archives: ArchiveStore;
   log: FastifyBaseLogger;
   /** Queue mode: runs go through BullMQ on this Redis. */
   redisUrl?: string;
@@ -83,6 +86,7 @@ export function createFlows(opts: FlowsOptions): Flows {
     deliveries: new DeliveryStore(opts.db),
     checkpoints: new CheckpointStore(opts.db),
     connections: opts.connections,
+    archives: opts.archives,
     gmail: opts.gmail,
     log: opts.log,
     recordConcurrency: tuning.recordConcurrency,
@@ -91,11 +95,21 @@ export function createFlows(opts: FlowsOptions): Flows {
   });
   const ended = (runId: string) => opts.hooks?.runEnded?.(runId).catch((err) => opts.log.warn({ err, runId }, "run end hook failed"));
   const process = (runId: string, signal: AbortSignal) => runner.execute(runId, signal).finally(() => ended(runId));
+  // A run that failed for good leaves its archive failed, not `writing` for ever.
+  const failRunArchive = async (runId: string) => {
+    const run = await runs.find(runId);
+    if (run?.status !== "failed") return;
+    const archive = await opts.archives.forRun(run.accountId, runId);
+    if (archive?.status !== "writing") return;
+    const at = run.position;
+    await opts.archives.finishRunArchive(run.accountId, archive.id, { status: "failed", sizeBytes: at?.archiveBytes ?? 0, messageCount: at?.archiveMessages ?? 0 });
+  };
   // The attempts are spent: the run fails with the error behind its last interruption.
   const failRun = async (runId: string, err: unknown) => {
     const cause = err instanceof RunInterruptedError && err.cause !== undefined ? err.cause : err;
     opts.log.error({ err: cause, runId }, "run failed: its attempts are spent");
     await runs.fail(runId, describeError(cause));
+    await failRunArchive(runId).catch((e) => opts.log.warn({ err: e, runId }, "recording the run's archive failed"));
     await ended(runId);
   };
   const queue: RunQueue = opts.redisUrl

@@ -4,7 +4,7 @@
  * through {@link DeliveryStore.deliverOnce}, so they happen once per record.
  */
 import type { ExportRecord, GmailCaller } from "../../connector/gmail-export.ts";
-import { actInPlace, composeFor, copyRaw, deliverComposed, findByMessageId, COMPOSING_ACTIONS, COPYING_ACTIONS } from "../../connector/gmail-import.ts";
+import { actInPlace, composeFor, copyRaw, deliverComposed, findByMessageId, COMPOSING_ACTIONS, COPYING_ACTIONS, type LabelsByName } from "../../connector/gmail-import.ts";
 import { deliveryMessageId, type DeliveryStore, type Fence } from "./deliveries.ts";
 import type { FlowDestination } from "./flow.ts";
 
@@ -18,6 +18,8 @@ export interface DestinationContext {
   email: string;
   /** Same mailbox as the source: thread ids carry over, and a copy would find the original. */
   sameMailbox: boolean;
+  /** An archive source: its user labels found or created by name in this mailbox. */
+  labels?: LabelsByName;
 }
 
 export async function deliverRecord(
@@ -45,10 +47,20 @@ export async function deliverRecord(
     const original = record.messageId;
     await deliveries.deliverOnce(key, original, fence, {
       find: original && !dest.sameMailbox ? (sought) => findByMessageId(dest.call, sought) : undefined,
-      deliver: async () => copyRaw(dest.call, action as "insert" | "import", await raw(), labelIds),
+      deliver: async () => copyRaw(dest.call, action as "insert" | "import", await raw(), await copyLabels(dest, record, labelIds)),
     });
     return;
   }
   // Label changes and trash are idempotent: applied again on every run.
   await actInPlace(dest.call, action, record.id, labelIds);
+}
+
+/**
+ * The labels of a copy: the destination's, and for an archive's record its own labels (system
+ * label ids, and user labels found or created by name).
+ */
+async function copyLabels(dest: DestinationContext, record: ExportRecord, labelIds: string[] | undefined): Promise<string[] | undefined> {
+  if (!record.userLabelNames || !dest.labels) return labelIds;
+  const all = [...(labelIds ?? []), ...record.labelIds, ...(await dest.labels.ids(record.userLabelNames))];
+  return [...new Set(all)];
 }

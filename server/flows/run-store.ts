@@ -33,10 +33,33 @@ export interface Run {
   startedAt: string | null;
   finishedAt: string | null;
 }
+/**
+ * Where a backup or restore run is, saved after each page it finished (SPEC §2 "Archives"): a
+ * run taken over after a crash resumes from here instead of from the start.
+ */
+export interface RunPosition {
+  /** Gmail source: the listing's next page, and the messages listed before it. */
+  pageToken?: string;
+  listed?: number;
+  /** The source has no page left. */
+  sourceDone?: boolean;
+  /** Archive source: the byte offset and line number of the next message. */
+  offset?: number;
+  line?: number;
+  /** Archive destination: the file's size and message count, and the dates seen, at this point. */
+  archiveBytes?: number;
+  archiveMessages?: number;
+  firstDate?: number;
+  lastDate?: number;
+  progress: RunProgress;
+  errors: RunError[];
+}
+
 /** What the worker needs besides the view. */
 export interface RunRow extends Run {
   accountId: string;
   attempts: number;
+  position?: RunPosition;
 }
 
 /** A run attempt's hold on its run: the fencing token every delivery claim carries. */
@@ -65,11 +88,12 @@ function toRun(row: Record<string, any>): RunRow {
     finishedAt: iso(row.finished_at),
     accountId: row.account_id,
     attempts: row.attempts,
+    position: row.position ?? undefined,
   };
 }
 
 export function publicRun(run: RunRow): Run {
-  const { accountId: _a, attempts: _n, ...view } = run;
+  const { accountId: _a, attempts: _n, position: _p, ...view } = run;
   return view;
 }
 
@@ -144,6 +168,19 @@ export class RunStore {
       [lease.runId, JSON.stringify(progress), JSON.stringify(errors.slice(0, MAX_RUN_ERRORS)), lease.token, Math.round(leaseMs)],
     );
     return { status: rows[0]?.status, leased: rows[0]?.leased === true };
+  }
+
+  /**
+   * Save the run's position (with its progress) under the attempt's live lease; false when the
+   * lease no longer holds (the position stays the one the run's current holder saved).
+   */
+  async savePosition(lease: Lease, position: RunPosition): Promise<boolean> {
+    const rows = await this.db.query(
+      `UPDATE flow_runs SET position = $3::jsonb, progress = $4::jsonb
+        WHERE id = $1 AND status = 'running' AND lease_token = $2 AND lease_expires_at > now() RETURNING 1`,
+      [lease.runId, lease.token, JSON.stringify({ ...position, errors: position.errors.slice(0, MAX_RUN_ERRORS) }), JSON.stringify(position.progress)],
+    );
+    return rows.length > 0;
   }
 
   /** Give the lease up at once (an attempt that ends without finishing the run), so a retry need not wait for it. */

@@ -12,6 +12,14 @@ export const APPLICATIONS = Object.freeze([
     defaultScopes,
     supports: { source: true, destination: true, lookup: true },
   },
+  {
+    // SPEC §2 "Archives": an mbox file, no OAuth and no connection.
+    id: "archive",
+    name: "Archive",
+    scopes: [],
+    defaultScopes: [],
+    supports: { source: true, destination: true, lookup: false },
+  },
 ]);
 
 /** `GET /v1/applications`: what a connection can be made to, with each scope's sensitivity. */

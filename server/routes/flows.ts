@@ -16,6 +16,18 @@ import type { Flows } from "../flows/index.ts";
 import type { TriggerInput, Triggers } from "../triggers/index.ts";
 import type { FlowInput } from "../flows/flow.ts";
 import { publicRun } from "../flows/run-store.ts";
+import { isArchiveSource } from "../flows/flow.ts";
+import { sendFile } from "../archives/file-response.ts";
+
+/** A Gmail trigger watches the source mailbox: an archive source has none. */
+function checkArchiveTrigger(body: Partial<FlowInput> & TriggerInput, current?: { source: FlowInput["source"] }): void {
+  const source = body.source ?? current?.source;
+  if (source && isArchiveSource(source) && (body.trigger as { type?: string } | undefined)?.type === "gmail") {
+    throw new ApiError("validation_failed", "body.trigger a Gmail trigger needs a Google Mail source: an archive source has no mailbox to watch.", [
+      { field: "body.trigger.type", message: "needs a Google Mail source" },
+    ]);
+  }
+}
 
 const bodyErrors = { ...errorResponses, 413: { $ref: "Error#" }, 415: { $ref: "Error#" } };
 type Id = { Params: { id: string } };
@@ -57,6 +69,7 @@ export async function flowRoutes(app: FastifyInstance, deps: { flows: Flows; gma
     },
     async (request, reply) => {
       const body = request.body as FlowInput & TriggerInput;
+      checkArchiveTrigger(body);
       await triggers.check(request.account.id, body);
       const flow = await flows.create(request.account.id, body);
       await triggers.save(request.account.id, flow, body);
@@ -74,6 +87,7 @@ export async function flowRoutes(app: FastifyInstance, deps: { flows: Flows; gma
     async (request) => {
       const body = request.body as Partial<FlowInput> & TriggerInput;
       const current = await flows.get(request.account.id, request.params.id);
+      checkArchiveTrigger(body, current);
       await triggers.check(request.account.id, body, current);
       const flow = await flows.update(request.account.id, request.params.id, body);
       await triggers.save(request.account.id, flow, body, { sourceChanged: flow.source.connectionId !== current.source.connectionId });
@@ -121,6 +135,36 @@ export async function flowRoutes(app: FastifyInstance, deps: { flows: Flows; gma
 
   app.get<Id>("/v1/runs/:id", { schema: { tags, summary: "Get a run", params: resourceIdParams, response: { 200: runSchema, ...errorResponses } } }, async (request) =>
     publicRun(await runs.get(request.account.id, request.params.id)),
+  );
+
+  app.get<Id>(
+    "/v1/runs/:id/archive",
+    {
+      schema: {
+        tags,
+        summary: "Download the archive a run wrote (application/mbox)",
+        description:
+          "The mboxrd file of a run with an archive destination, streamed with Content-Length; resumable with Range (206, or 416 outside the file) and If-Range. 404 when the run wrote none; 409 while the run still writes it or when it failed.",
+        params: resourceIdParams,
+        produces: ["application/mbox"],
+        response: {
+          200: { description: "The mbox file.", type: "string", format: "binary" },
+          206: { description: "The requested range.", type: "string", format: "binary" },
+          ...errorResponses,
+          416: { $ref: "Error#" },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { archives } = app;
+      const run = await runs.get(request.account.id, request.params.id);
+      const archive = await archives.forRun(request.account.id, run.id);
+      if (!archive) throw new ApiError("not_found", "This run wrote no archive.");
+      if (archive.status !== "complete") throw new ApiError("conflict", `The run's archive is ${archive.status === "writing" ? "still being written" : "incomplete: its run failed"}.`);
+      const { fileName } = await archives.file(request.account.id, archive.id);
+      const downloadName = /\.mbox$/i.test(archive.name) ? archive.name : `${archive.name}.mbox`;
+      return sendFile(request, reply, { root: archives.dir, fileName, contentType: "application/mbox", downloadName });
+    },
   );
 
   app.post<Id>(

@@ -1,0 +1,268 @@
+/**
+ * Archives as a flow destination and source (SPEC §2 "Archives"), through the whole app and the
+ * emulator over HTTP: a generated mailbox backed up into a run's archive (every message's raw
+ * bytes equal to Gmail's `format=raw`, its Takeout labels and its internal date in the `From `
+ * line), downloaded with Range, uploaded again and restored into an empty mailbox with `import`
+ * (bytes, labels by name and dates equal), also while Google answers 503 to a share of the
+ * calls (the runs resume from their positions: nothing lost, nothing doubled); and the 400s of
+ * a flow that misuses the application.
+ */
+import { Readable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readMbox, takeoutLabelNames, type MboxMessage } from "../../connector/mbox.ts";
+import { flowWorld, type FlowWorld } from "../flows/support.ts";
+
+const COUNT = 300;
+
+interface GmailMessage {
+  id: string;
+  raw: Buffer;
+  labelIds: string[];
+  internalDate: number;
+  messageId: string;
+}
+
+let w: FlowWorld;
+let accountId: string;
+
+beforeAll(async () => {
+  w = await flowWorld({ deps: { flows: { retry: { attempts: 40, baseMs: 20, maxMs: 200 } } } });
+  accountId = await w.accountId();
+});
+afterAll(() => w?.close());
+
+/** Every message of a mailbox as Gmail's `format=raw` gives it (spam and trash too). */
+async function mailboxMessages(connectionId: string, email: string): Promise<GmailMessage[]> {
+  const { messages } = await w.user(email);
+  return Promise.all(
+    messages.map(async ({ id }) => {
+      const res = await w.t.app.gmail.run(accountId, connectionId, "messages.get", (g, options) => g.users.messages.get({ userId: "me", id, format: "raw" }, options));
+      const raw = Buffer.from(res.data.raw!, "base64url");
+      return { id, raw, labelIds: [...(res.data.labelIds ?? [])].sort(), internalDate: Number(res.data.internalDate), messageId: messageIdOf(raw) };
+    }),
+  );
+}
+
+function messageIdOf(raw: Buffer): string {
+  const head = raw.subarray(0, raw.indexOf("\r\n\r\n") > 0 ? raw.indexOf("\r\n\r\n") : raw.length).toString("latin1");
+  const m = /^Message-ID:\s*(<[^>]+>)/im.exec(head);
+  if (!m) throw new Error("a generated message without a Message-ID");
+  return m[1]!;
+}
+
+async function parse(bytes: Buffer): Promise<MboxMessage[]> {
+  const out: MboxMessage[] = [];
+  for await (const m of readMbox(Readable.from([bytes]))) out.push(m);
+  return out;
+}
+
+async function userLabels(email: string): Promise<Map<string, string>> {
+  return new Map((await w.user(email)).labels.filter((l) => !/^[A-Z_]+$/.test(l.id)).map((l) => [l.id, l.name]));
+}
+
+/** A message's labels by name: system ids as they are, user labels by their name. */
+const labelKey = (labelIds: string[], names: Map<string, string>) => labelIds.map((id) => names.get(id) ?? id).sort();
+
+async function backUp(connectionId: string): Promise<{ run: any; bytes: Buffer }> {
+  const flowId = await w.flow({ source: { connectionId, export: { format: "raw" } }, destinations: [{ application: "archive" }] });
+  const run = await w.run(flowId);
+  expect(run.status, JSON.stringify(run.errors)).toBe("succeeded");
+  const res = await w.a.get(`/v1/runs/${run.id}/archive`);
+  expect(res.statusCode).toBe(200);
+  expect(res.headers["content-type"]).toBe("application/mbox");
+  expect(Number(res.headers["content-length"])).toBe(res.rawPayload.length);
+  return { run, bytes: res.rawPayload };
+}
+
+async function restore(bytes: Buffer, connectionId: string): Promise<any> {
+  const up = await w.t.app.inject({
+    method: "POST",
+    url: "/v1/archives?name=backup.mbox",
+    headers: { authorization: `Bearer ${w.t.adminToken}`, "content-type": "application/mbox", "content-length": String(bytes.length) },
+    payload: bytes,
+  });
+  expect(up.statusCode, up.body).toBe(201);
+  const flowId = await w.flow({ source: { application: "archive", archiveId: up.json().id }, destinations: [{ connectionId, import: { action: "import" } }] });
+  const run = await w.run(flowId);
+  expect(run.status, JSON.stringify(run.errors)).toBe("succeeded");
+  return run;
+}
+
+describe("a mailbox backed up into a run's archive and restored from it", () => {
+  it("lists Archive among the applications: a source and a destination, no scopes", async () => {
+    const apps = (await w.a.get("/v1/applications")).json();
+    expect(apps.find((a: any) => a.id === "archive")).toEqual({ id: "archive", name: "Archive", scopes: [], defaultScopes: [], supports: { source: true, destination: true, lookup: false } });
+  });
+
+  it(`writes ${COUNT} generated messages byte-equal with their labels and dates, and restores them into an empty mailbox`, async () => {
+    const src = await w.mailbox({ generate: COUNT, attachments: true });
+    const original = await mailboxMessages(src.connectionId, src.email);
+    expect(original).toHaveLength(COUNT);
+    const srcLabels = await userLabels(src.email);
+
+    const { run, bytes } = await backUp(src.connectionId);
+    expect(run.progress).toEqual({ exported: COUNT, imported: COUNT, failed: 0 });
+    const archived = await parse(bytes);
+    expect(archived).toHaveLength(COUNT);
+    const byMessageId = new Map(original.map((m) => [m.messageId, m]));
+    for (const a of archived) {
+      const o = byMessageId.get(messageIdOf(a.raw))!;
+      expect(o, "an archived message the mailbox does not hold").toBeDefined();
+      expect(a.raw.equals(o.raw), `raw bytes of ${o.messageId}`).toBe(true);
+      expect([...a.labels].sort()).toEqual(takeoutLabelNames(o.labelIds, srcLabels).sort());
+      expect(a.date.getTime()).toBe(Math.floor(o.internalDate / 1000) * 1000);
+    }
+    expect(new Set(archived.map((a) => messageIdOf(a.raw))).size).toBe(COUNT);
+    // The archive's row has the figures; a range of it comes back as 206.
+    const archive = (await w.a.get(`/v1/archives?limit=100`)).json().items.find((x: any) => x.runId === run.id);
+    expect(archive).toMatchObject({ origin: "run", status: "complete", sizeBytes: bytes.length, messageCount: COUNT });
+    const part = await w.t.app.inject({ url: `/v1/runs/${run.id}/archive`, headers: { authorization: `Bearer ${w.t.adminToken}`, range: "bytes=100-199" } });
+    expect(part.statusCode).toBe(206);
+    expect(part.rawPayload.equals(bytes.subarray(100, 200))).toBe(true);
+
+    const dst = await w.mailbox();
+    const restored = await restore(bytes, dst.connectionId);
+    expect(restored.progress).toEqual({ exported: COUNT, imported: COUNT, failed: 0 });
+    const copies = await mailboxMessages(dst.connectionId, dst.email);
+    expect(copies).toHaveLength(COUNT);
+    const dstLabels = await userLabels(dst.email);
+    expect([...dstLabels.values()].sort()).toEqual([...srcLabels.values()].sort());
+    for (const c of copies) {
+      const o = byMessageId.get(c.messageId)!;
+      expect(c.raw.equals(o.raw), `restored bytes of ${o.messageId}`).toBe(true);
+      expect(labelKey(c.labelIds, dstLabels)).toEqual(labelKey(o.labelIds, srcLabels));
+      expect(Math.floor(c.internalDate / 1000)).toBe(Math.floor(o.internalDate / 1000));
+    }
+  });
+
+  it("loses and doubles nothing while Google answers 503 to 15 % of the calls (the runs retried)", async () => {
+    const src = await w.mailbox({ generate: 200 });
+    const original = await mailboxMessages(src.connectionId, src.email);
+    await w.google.admin("PUT", "/settings", { faults: { status: 503, rate: 0.15 } });
+    let bytes: Buffer;
+    let restored: any;
+    const dst = await w.mailbox();
+    try {
+      const backup = await backUp(src.connectionId);
+      bytes = backup.bytes;
+      restored = await restore(bytes, dst.connectionId);
+      const attempts = await w.t.store.db.query<{ attempts: number }>("SELECT attempts FROM flow_runs WHERE id = ANY($1::text[])", [[backup.run.id, restored.id]]);
+      expect(attempts.some((r) => r.attempts > 1), "the faults did make a run retry").toBe(true);
+    } finally {
+      await w.google.admin("PUT", "/settings", { faults: null });
+    }
+    const archived = await parse(bytes);
+    expect(archived.map((a) => messageIdOf(a.raw)).sort()).toEqual(original.map((o) => o.messageId).sort());
+    const copies = await mailboxMessages(dst.connectionId, dst.email);
+    expect(copies.map((c) => c.messageId).sort()).toEqual(original.map((o) => o.messageId).sort());
+    const byMessageId = new Map(original.map((m) => [m.messageId, m]));
+    for (const c of copies) expect(c.raw.equals(byMessageId.get(c.messageId)!.raw)).toBe(true);
+    expect(restored.progress).toEqual({ exported: 200, imported: 200, failed: 0 });
+  });
+
+  it("resumes a backup and a restore whose attempt died from the last page saved: nothing lost or doubled", async () => {
+    const N = 1100; // pages of 500 (Gmail's listing) and of 100 (an archive read back)
+    const src = await w.mailbox({ generate: N });
+    const original = await mailboxMessages(src.connectionId, src.email);
+    const db = w.t.store.db;
+    // Saving the position after the backup's second page, and after the restore's third, fails
+    // once as a lost database connection would (SQLSTATE 08006): the attempt ends there and the
+    // retry resumes from the page before.
+    await db.query("CREATE SEQUENCE pos_backup_seq");
+    await db.query("CREATE SEQUENCE pos_restore_seq");
+    await db.query(`CREATE FUNCTION pos_blip() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.position->>'listed' = '1000' AND nextval('pos_backup_seq') = 1 THEN RAISE EXCEPTION 'connection lost' USING ERRCODE = '08006'; END IF;
+        IF NEW.position ? 'offset' AND (NEW.position->'progress'->>'exported')::int = 300 AND nextval('pos_restore_seq') = 1 THEN
+          RAISE EXCEPTION 'connection lost' USING ERRCODE = '08006';
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await db.query("CREATE TRIGGER pos_blip BEFORE UPDATE OF position ON flow_runs FOR EACH ROW WHEN (NEW.position IS NOT NULL) EXECUTE FUNCTION pos_blip()");
+    const dst = await w.mailbox();
+    let backup: { run: any; bytes: Buffer };
+    let restored: any;
+    // 1,100 imports are over the emulator's per-user minute (25 units each): lifted here, so the
+    // only interruptions are the injected ones.
+    const { quotaUnitsPerMinute } = await w.google.admin("GET", "/settings");
+    await w.google.admin("PUT", "/settings", { quotaUnitsPerMinute: 10_000_000 });
+    try {
+      backup = await backUp(src.connectionId);
+      restored = await restore(backup.bytes, dst.connectionId);
+    } finally {
+      await db.query("DROP TRIGGER pos_blip ON flow_runs");
+      await w.google.admin("PUT", "/settings", { quotaUnitsPerMinute });
+    }
+    expect(Number((await db.query("SELECT last_value FROM pos_backup_seq"))[0]!.last_value)).toBeGreaterThanOrEqual(1);
+    const attempts = await db.query<{ id: string; attempts: number }>("SELECT id, attempts FROM flow_runs WHERE id = ANY($1::text[])", [[backup.run.id, restored.id]]);
+    expect(attempts.map((r) => r.attempts)).toEqual([2, 2]);
+    const resumed = w.t.logs.filter((l) => l.includes("run resumed from its last page")).map((l) => JSON.parse(l));
+    expect(resumed.find((l) => l.runId === backup.run.id)?.position).toMatchObject({ listed: 500, archiveMessages: 500, progress: { exported: 500 } });
+    expect(resumed.find((l) => l.runId === restored.id)?.position).toMatchObject({ progress: { exported: 200 } });
+
+    expect(backup.run.progress).toEqual({ exported: N, imported: N, failed: 0 });
+    const archived = await parse(backup.bytes);
+    expect(archived.map((a) => messageIdOf(a.raw)).sort()).toEqual(original.map((o) => o.messageId).sort());
+    expect(restored.progress).toEqual({ exported: N, imported: N, failed: 0 });
+    const copies = await mailboxMessages(dst.connectionId, dst.email);
+    expect(copies.map((c) => c.messageId).sort()).toEqual(original.map((o) => o.messageId).sort());
+  }, 120_000);
+});
+
+describe("flows that misuse the archive application", () => {
+  let connectionId: string;
+  let archiveId: string;
+  beforeAll(async () => {
+    connectionId = (await w.mailbox({ generate: 3 })).connectionId;
+    const { bytes } = await backUp(connectionId);
+    const up = await w.t.app.inject({
+      method: "POST",
+      url: "/v1/archives",
+      headers: { authorization: `Bearer ${w.t.adminToken}`, "content-type": "application/mbox" },
+      payload: bytes,
+    });
+    archiveId = up.json().id;
+  });
+
+  const post = (body: Record<string, unknown>) => w.a.post("/v1/flows", { name: `misuse ${Math.random()}`, ...body });
+  const gmailDest = () => ({ connectionId, import: { action: "import" } });
+
+  it.each([
+    ["an archive destination with a connection", () => ({ source: { connectionId }, destinations: [{ application: "archive", connectionId }] }), "body.destinations.0.connectionId"],
+    ["an archive destination with an import", () => ({ source: { connectionId }, destinations: [{ application: "archive", import: { action: "import" } }] }), "body.destinations.0.import"],
+    ["two archive destinations", () => ({ source: { connectionId }, destinations: [{ application: "archive" }, { application: "archive" }] }), "body.destinations"],
+    ["a Gmail destination without a connection", () => ({ source: { connectionId }, destinations: [{ import: { action: "import" } }] }), "body.destinations.0.connectionId"],
+    ["an archive source without archiveId", () => ({ source: { application: "archive" }, destinations: [gmailDest()] }), "body.source.archiveId"],
+    ["an archive source with a connection", () => ({ source: { application: "archive", archiveId, connectionId }, destinations: [gmailDest()] }), "body.source.connectionId"],
+    ["an archive source with export settings", () => ({ source: { application: "archive", archiveId, export: { format: "raw" } }, destinations: [gmailDest()] }), "body.source.export"],
+    ["a Gmail source without a connection", () => ({ source: { export: { format: "raw" } }, destinations: [gmailDest()] }), "body.source.connectionId"],
+    ["an archive into an archive", () => ({ source: { application: "archive", archiveId }, destinations: [{ application: "archive" }] }), "body.destinations.0.application"],
+    ["labels changed on an archive's messages", () => ({ source: { application: "archive", archiveId }, destinations: [{ connectionId, import: { action: "trash" } }] }), "body.destinations.0.import.action"],
+  ])("refuses %s (400 naming the field)", async (_name, body, field) => {
+    const res = await post(body());
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json().error.code).toBe("validation_failed");
+    expect(JSON.stringify(res.json().error)).toContain(field);
+  });
+
+  it("refuses an unknown application, a Gmail trigger on an archive source, and another account's archive", async () => {
+    expect((await post({ source: { connectionId }, destinations: [{ application: "dropbox" }] })).statusCode).toBe(400);
+    const trig = await post({ source: { application: "archive", archiveId }, destinations: [gmailDest()], trigger: { type: "gmail" } });
+    expect(trig.statusCode, trig.body).toBe(400);
+    const other = await w.t.newAccount();
+    const res = await w.t.app.inject({
+      method: "POST",
+      url: "/v1/flows",
+      headers: { authorization: `Bearer ${other}` },
+      payload: { name: "theirs", source: { application: "archive", archiveId }, destinations: [gmailDest()] },
+    });
+    expect(res.statusCode, res.body).toBe(404);
+    expect(res.json().error.message).toContain(archiveId);
+  });
+
+  it("answers 404 for the archive of a run that wrote none", async () => {
+    const flowId = await w.flow({ source: { connectionId, export: { format: "metadata" } }, destinations: [{ connectionId, import: { action: "addLabels", labelIds: ["STARRED"] } }] });
+    const run = await w.run(flowId);
+    expect((await w.a.get(`/v1/runs/${run.id}/archive`)).statusCode).toBe(404);
+  });
+});
