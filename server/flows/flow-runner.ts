@@ -311,7 +311,15 @@ export class FlowRunner {
       let deferred: unknown;
       if (sink) {
         try {
-          await sink.write(record, await rawOnce());
+          const bytes = await rawOnce();
+          // Fenced like a destination call: once another runner may hold the run (and truncate the
+          // file to its position), this one appends nothing more.
+          if (performance.now() > state.leaseDeadline - fence.marginMs) {
+            state.leaseLost = true;
+            stopper.abort();
+            return;
+          }
+          await sink.write(record, bytes);
         } catch (err) {
           const cause = err instanceof SourceFailure ? err.cause : err;
           // A failed write leaves the file unusable past the last page: the attempt ends and is retried.
