@@ -87,12 +87,34 @@ export type Trigger =
 /** What started a run. */
 export type RunTrigger = "manual" | "schedule" | "push" | "poll";
 
+/** The application that needs no connection: an mbox archive (SPEC §2 "Archives"). */
+export const ARCHIVE = "archive";
+
+/** A Google Mail source, or (`application: "archive"`) an uploaded archive to restore. */
+export type FlowSourceInput = { application?: "gmail"; connectionId: string; export: ExportConfig } | { application: "archive"; archiveId: string };
+/** A Google Mail destination, or (`application: "archive"`) the run's archive. */
+export type FlowDestinationInput = { application?: "gmail"; connectionId: string; import: ImportConfig; mapping?: Mapping } | { application: "archive" };
+
 export interface FlowInput {
   name: string;
-  source: { connectionId: string; export: ExportConfig };
-  destinations: Array<{ connectionId: string; import: ImportConfig; mapping?: Mapping }>;
+  source: FlowSourceInput;
+  destinations: FlowDestinationInput[];
   trigger?: Trigger;
   enabled?: boolean;
+}
+
+/** An mbox archive: uploaded, or written by a run's archive destination. */
+export interface Archive {
+  id: string;
+  name: string;
+  origin: "upload" | "run";
+  runId: string | null;
+  status: "writing" | "complete" | "failed";
+  sizeBytes: number;
+  messageCount: number;
+  firstDate: string | null;
+  lastDate: string | null;
+  createdAt: string;
 }
 
 export interface Flow extends FlowInput {
@@ -271,6 +293,29 @@ export const api = {
     return runs.sort((a, b) => runTime(b) - runTime(a));
   },
   run: (runId: string) => call<Run>("GET", `/v1/runs/${id(runId)}`),
+  /** Where a run's archive downloads from (the session cookie authorizes the plain link). */
+  runArchiveUrl: (runId: string) => `/v1/runs/${id(runId)}/archive`,
+  archives: () => all<Archive>("/v1/archives"),
+  /** Stream a file to `POST /v1/archives` (never read into memory here). */
+  uploadArchive: async (file: File): Promise<Archive> => {
+    let res: Response;
+    try {
+      res = await fetch(`/v1/archives?name=${encodeURIComponent(file.name)}`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { accept: "application/json", "content-type": "application/mbox" },
+        body: file,
+      });
+    } catch {
+      throw new ApiError(0, "network_error", "The service could not be reached. Check your connection and try again.");
+    }
+    const json = await res.json().catch(() => undefined);
+    if (!res.ok) {
+      const err = json?.error;
+      throw new ApiError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? `The service answered ${res.status}.`, err?.details);
+    }
+    return json as Archive;
+  },
   cancelRun: (runId: string) => call<Run | void>("POST", `/v1/runs/${id(runId)}/cancel`, {}),
 };
 

@@ -52,7 +52,7 @@ export function ConnectionsView() {
       </ResourceList>
 
       {pane?.kind === "pick" && apps && (
-        <ApplicationList applications={apps} onChoose={(app) => setPane({ kind: "create", app })} onClose={() => setPane(null)} />
+        <ApplicationList applications={apps.filter((a) => a.scopes.length > 0)} onChoose={(app) => setPane({ kind: "create", app })} onClose={() => setPane(null)} />
       )}
       {(pane?.kind === "create" || pane?.kind === "edit") && paneApp && (
         <ConnectionPane

@@ -11,10 +11,12 @@ import { ConnectionPane } from "./connection-pane.tsx";
 import { LabeledField } from "./field.tsx";
 import { SourceCard } from "./flow-source.tsx";
 import { DestinationCard } from "./flow-destination.tsx";
+import { ArchiveDestinationCard, ArchiveSourceCard } from "./archive-steps.tsx";
 import { RunPanel } from "./run-panel.tsx";
 import { RecentRuns } from "./recent-runs.tsx";
 import { WhenCard } from "./flow-when.tsx";
-import { bodyOf, draftOf, isActive, newDestination, newSource, newWhen, validateDraft, type FlowDraft } from "./flow-draft.ts";
+import { bodyOf, draftOf, isActive, newDestination, newSource, newWhen, validateDraft, writesArchive, type FlowDraft } from "./flow-draft.ts";
+import { ARCHIVE } from "./api.ts";
 import { useApplications, useConnections } from "./use-connections.ts";
 
 /** Where a connection picked or created in the builder goes: the source, or the destination with this key. */
@@ -22,12 +24,12 @@ type Target = "source" | number;
 
 /** Every path the builder shows a message at (the API's `body.…` field paths). */
 function knownPaths(draft: FlowDraft): string[] {
-  const paths = ["name", "source", "source.connectionId", "source.export", "destinations", "trigger", "enabled"];
+  const paths = ["name", "source", "source.connectionId", "source.archiveId", "source.export", "destinations", "trigger", "enabled"];
   for (const f of ["type", "every", "cron", "timezone", "labelIds", "query", "pollEvery", "backfill"]) paths.push(`trigger.${f}`);
   for (const f of ["query", "labelIds", "format", "attachments", "maxMessages", "incremental"]) paths.push(`source.export.${f}`);
   draft.destinations.forEach((_, i) => {
     const d = `destinations.${i}`;
-    paths.push(d, `${d}.connectionId`, `${d}.import`, `${d}.import.action`, `${d}.import.labelIds`, `${d}.mapping`);
+    paths.push(d, `${d}.application`, `${d}.connectionId`, `${d}.import`, `${d}.import.action`, `${d}.import.labelIds`, `${d}.mapping`);
     for (const f of ["to", "cc", "subject", "text"]) paths.push(`${d}.mapping.${f}`);
   });
   return paths;
@@ -118,7 +120,7 @@ export function FlowBuilder(props: { flowId?: string; onSaved: (flow: Flow) => v
   function choose(application: Application) {
     if (picking === "source") {
       update({ ...draft, source: newSource(application.id) });
-      focusSoon("flow-src-connection");
+      focusSoon(application.id === ARCHIVE ? "flow-src-archive" : "flow-src-connection");
     } else {
       update({ ...draft, destinations: [...draft.destinations, newDestination(application.id)] });
       focusSoon(`flow-dst-${draft.destinations.length}-connection`);
@@ -205,7 +207,18 @@ export function FlowBuilder(props: { flowId?: string; onSaved: (flow: Flow) => v
         </LabeledField>
 
         <div class="flow-steps">
-          {draft.source ? (
+          {draft.source?.application === ARCHIVE ? (
+            <ArchiveSourceCard
+              source={draft.source}
+              errors={errors}
+              onChange={(source) => update({ ...draft, source })}
+              onRemove={() => {
+                update({ ...draft, source: undefined });
+                setErrors({});
+                focusSoon("flow-add-source");
+              }}
+            />
+          ) : draft.source ? (
             <SourceCard
               source={draft.source}
               applicationName={appName(draft.source.application)}
@@ -233,7 +246,18 @@ export function FlowBuilder(props: { flowId?: string; onSaved: (flow: Flow) => v
             </div>
           )}
 
-          {draft.destinations.map((d, i) => (
+          {draft.destinations.map((d, i) =>
+            d.application === ARCHIVE ? (
+              <ArchiveDestinationCard
+                key={d.key}
+                index={i}
+                onRemove={() => {
+                  update({ ...draft, destinations: draft.destinations.filter((x) => x.key !== d.key) });
+                  setErrors({});
+                  focusSoon("flow-add-destination");
+                }}
+              />
+            ) : (
             <DestinationCard
               key={d.key}
               index={i}
@@ -249,7 +273,8 @@ export function FlowBuilder(props: { flowId?: string; onSaved: (flow: Flow) => v
                 focusSoon("flow-add-destination");
               }}
             />
-          ))}
+            ),
+          )}
           <div class="step-card empty-step">
             <button type="button" id="flow-add-destination" class="add-step" onClick={() => setPicking("destination")} disabled={!applications} {...(errors.destinations ? { "aria-describedby": "flow-add-destination-error" } : {})}>
               + Add destination/lookup
@@ -284,7 +309,7 @@ export function FlowBuilder(props: { flowId?: string; onSaved: (flow: Flow) => v
         </div>
       </form>
 
-      {runId && <RunPanel key={runId} runId={runId} onChange={onRunChange} />}
+      {runId && <RunPanel key={runId} runId={runId} onChange={onRunChange} archive={writesArchive(saved)} />}
       {runs.length > 1 && <RecentRuns runs={runs} current={runId} onShow={setRunId} />}
 
       {picking && applications && (

@@ -3,11 +3,13 @@
  * into a draft, and a draft into the API's {@link FlowInput} (SPEC §2 "Flows").
  * Form fields are strings; empty ones are left out of the body.
  */
-import type { Connection, ExportConfig, Flow, FlowInput, ImportAction, ImportConfig, Mapping, Run, RunTrigger, Trigger } from "./api.ts";
+import { ARCHIVE, type Connection, type ExportConfig, type Flow, type FlowInput, type ImportAction, type ImportConfig, type Mapping, type Run, type RunTrigger, type Trigger } from "./api.ts";
 
 export interface SourceDraft {
   application: string;
   connectionId: string;
+  /** An archive source: the archive to restore. */
+  archiveId: string;
   query: string;
   labels: string;
   format: NonNullable<ExportConfig["format"]>;
@@ -98,7 +100,7 @@ export const MAX_MESSAGES = 10_000;
 let nextKey = 1;
 
 export function newSource(application: string): SourceDraft {
-  return { application, connectionId: "", query: "", labels: "", format: "full", attachments: "metadata", maxMessages: "", incremental: false };
+  return { application, connectionId: "", archiveId: "", query: "", labels: "", format: "full", attachments: "metadata", maxMessages: "", incremental: false };
 }
 
 export function newDestination(application: string): DestinationDraft {
@@ -109,6 +111,21 @@ const labelList = (s: string) => s.split(",").map((l) => l.trim()).filter(Boolea
 const appOf = (connections: Connection[], id: string) => connections.find((c) => c.id === id)?.application ?? "gmail";
 
 export function draftOf(flow: Flow, connections: Connection[]): FlowDraft {
+  const destinations = flow.destinations.map((d) =>
+    "import" in d
+      ? {
+          ...newDestination(appOf(connections, d.connectionId)),
+          connectionId: d.connectionId,
+          action: d.import.action,
+          labels: (d.import.labelIds ?? []).join(", "),
+          to: d.mapping?.to ?? "",
+          cc: d.mapping?.cc ?? "",
+          subject: d.mapping?.subject ?? "",
+          text: d.mapping?.text ?? "",
+        }
+      : newDestination(ARCHIVE),
+  );
+  if (!("connectionId" in flow.source)) return { name: flow.name, when: whenOf(flow), source: { ...newSource(ARCHIVE), archiveId: flow.source.archiveId }, destinations };
   const e = flow.source.export ?? {};
   return {
     name: flow.name,
@@ -123,40 +140,31 @@ export function draftOf(flow: Flow, connections: Connection[]): FlowDraft {
       maxMessages: e.maxMessages != null ? String(e.maxMessages) : "",
       incremental: Boolean(e.incremental),
     },
-    destinations: flow.destinations.map((d) => ({
-      ...newDestination(appOf(connections, d.connectionId)),
-      connectionId: d.connectionId,
-      action: d.import.action,
-      labels: (d.import.labelIds ?? []).join(", "),
-      to: d.mapping?.to ?? "",
-      cc: d.mapping?.cc ?? "",
-      subject: d.mapping?.subject ?? "",
-      text: d.mapping?.text ?? "",
-    })),
+    destinations,
   };
 }
 
 export function bodyOf(draft: FlowDraft): FlowInput {
   const s = draft.source!;
+  const destinations = draft.destinations.map(destinationBody);
+  const common = { name: draft.name.trim(), trigger: triggerOf(draft.when), enabled: draft.when.enabled, destinations };
+  if (s.application === ARCHIVE) return { ...common, source: { application: ARCHIVE, archiveId: s.archiveId } };
   const exp: ExportConfig = { format: s.format, attachments: s.attachments, incremental: s.incremental };
   if (s.query.trim()) exp.query = s.query.trim();
   if (labelList(s.labels).length) exp.labelIds = labelList(s.labels);
   if (s.maxMessages.trim()) exp.maxMessages = Number(s.maxMessages);
-  return {
-    name: draft.name.trim(),
-    trigger: triggerOf(draft.when),
-    enabled: draft.when.enabled,
-    source: { connectionId: s.connectionId, export: exp },
-    destinations: draft.destinations.map((d) => {
-      const action = d.action as ImportAction;
-      const imp: ImportConfig = { action };
-      if (LABELLING.includes(action) && labelList(d.labels).length) imp.labelIds = labelList(d.labels);
-      if (!COMPOSING.includes(action)) return { connectionId: d.connectionId, import: imp };
-      const mapping: Mapping = {};
-      for (const k of ["to", "cc", "subject", "text"] as const) if (d[k].trim()) mapping[k] = d[k];
-      return { connectionId: d.connectionId, import: imp, ...(Object.keys(mapping).length ? { mapping } : {}) };
-    }),
-  };
+  return { ...common, source: { connectionId: s.connectionId, export: exp } };
+}
+
+function destinationBody(d: DestinationDraft): FlowInput["destinations"][number] {
+  if (d.application === ARCHIVE) return { application: ARCHIVE };
+  const action = d.action as ImportAction;
+  const imp: ImportConfig = { action };
+  if (LABELLING.includes(action) && labelList(d.labels).length) imp.labelIds = labelList(d.labels);
+  if (!COMPOSING.includes(action)) return { connectionId: d.connectionId, import: imp };
+  const mapping: Mapping = {};
+  for (const k of ["to", "cc", "subject", "text"] as const) if (d[k].trim()) mapping[k] = d[k];
+  return { connectionId: d.connectionId, import: imp, ...(Object.keys(mapping).length ? { mapping } : {}) };
 }
 
 /** What can be told before asking the service, keyed like the API's field paths. */
@@ -164,7 +172,9 @@ export function validateDraft(draft: FlowDraft): Record<string, string> {
   const errors: Record<string, string> = {};
   if (!draft.name.trim()) errors.name = "Enter a name for the flow.";
   if (!draft.source) errors.source = "Add a source: where the messages come from.";
-  else {
+  else if (draft.source.application === ARCHIVE) {
+    if (!draft.source.archiveId) errors["source.archiveId"] = "Choose an archive, or upload one.";
+  } else {
     if (!draft.source.connectionId) errors["source.connectionId"] = "Choose a connection, or create one.";
     const n = Number(draft.source.maxMessages);
     if (draft.source.maxMessages.trim() && (!Number.isInteger(n) || n < 1 || n > MAX_MESSAGES))
@@ -177,6 +187,7 @@ export function validateDraft(draft: FlowDraft): Record<string, string> {
   if (w.type === "schedule" && w.schedule === "cron" && w.cron.trim().split(/\s+/).length !== 5)
     errors["trigger.cron"] = "Enter five fields: minute hour day-of-month month day-of-week, such as 0 8 * * 1-5.";
   draft.destinations.forEach((d, i) => {
+    if (d.application === ARCHIVE) return;
     if (!d.connectionId) errors[`destinations.${i}.connectionId`] = "Choose a connection, or create one.";
     if (!d.action) errors[`destinations.${i}.import.action`] = "Choose what to do with each message.";
     else if ((d.action === "addLabels" || d.action === "removeLabels") && labelList(d.labels).length === 0)
@@ -192,6 +203,9 @@ export const RUN_STATUS_TEXT: Record<Run["status"], string> = {
   failed: "Failed",
   canceled: "Canceled",
 };
+
+/** The flow writes an archive on each run (it has an archive destination). */
+export const writesArchive = (flow: Pick<Flow, "destinations"> | undefined) => Boolean(flow?.destinations.some((d) => !("import" in d)));
 
 export const isActive = (run: Run | undefined) => run?.status === "queued" || run?.status === "running";
 

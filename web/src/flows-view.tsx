@@ -65,14 +65,20 @@ export function FlowsView(props: { onOpen: (flowId: string | "new") => void }) {
               <a href={`#/flows/${encodeURIComponent(f.id)}`}>{f.name}</a>
             </th>
             <td data-label="Source">
-              {connectionName(connections, f.source.connectionId)}
-              {f.source.export?.query && <div class="hint mono">{f.source.export.query}</div>}
+              {"archiveId" in f.source ? (
+                "Archive"
+              ) : (
+                <>
+                  {connectionName(connections, f.source.connectionId)}
+                  {f.source.export?.query && <div class="hint mono">{f.source.export.query}</div>}
+                </>
+              )}
             </td>
             <td data-label="Destinations">
               <ul class="plain">
                 {f.destinations.map((d, i) => (
                   <li key={i}>
-                    {actionLabel(d.import.action)} · {connectionName(connections, d.connectionId)}
+                    {"import" in d ? `${actionLabel(d.import.action)} · ${connectionName(connections, d.connectionId)}` : "Archive (mbox)"}
                   </li>
                 ))}
               </ul>

@@ -1,7 +1,8 @@
 /**
  * A flow run as it happens: polls `GET /v1/runs/:id` until the run ends and
  * shows its status, a labelled progress bar, the counts as text
- * ("12 exported, 12 imported, 0 failed"), the errors, and **Cancel run**.
+ * ("12 exported, 12 imported, 0 failed"), the errors, and **Cancel run**; once a run of a flow
+ * with an archive destination has written its archive, **Download archive**.
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, type Run } from "./api.ts";
@@ -10,8 +11,9 @@ import { RUN_STATUS_TEXT, RUN_TRIGGER_TEXT, isActive, progressText } from "./flo
 /** How often a running run is read again. */
 export const POLL_MS = 800;
 
-export function RunPanel(props: { runId: string; onChange?: (run: Run) => void }) {
+export function RunPanel(props: { runId: string; onChange?: (run: Run) => void; archive?: boolean }) {
   const [run, setRun] = useState<Run>();
+  const [archiveSize, setArchiveSize] = useState<number>();
   const [error, setError] = useState<string>();
   const [canceling, setCanceling] = useState(false);
   const onChange = useRef(props.onChange);
@@ -40,6 +42,20 @@ export function RunPanel(props: { runId: string; onChange?: (run: Run) => void }
       clearTimeout(timer);
     };
   }, [props.runId]);
+
+  // The run's archive, once complete: HEAD answers 200 with its size (404 none, 409 still written or failed).
+  const ended = run !== undefined && !isActive(run);
+  useEffect(() => {
+    if (!props.archive || !ended) return;
+    let live = true;
+    fetch(api.runArchiveUrl(props.runId), { method: "HEAD", credentials: "same-origin" }).then(
+      (res) => live && res.ok && setArchiveSize(Number(res.headers.get("content-length") ?? 0)),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, [props.archive, ended, props.runId]);
 
   async function cancel() {
     setCanceling(true);
@@ -81,6 +97,14 @@ export function RunPanel(props: { runId: string; onChange?: (run: Run) => void }
         <p class="hint">
           {run.startedAt && <>Started {new Date(run.startedAt).toLocaleString()}. </>}
           {run.finishedAt && <>Finished {new Date(run.finishedAt).toLocaleString()}.</>}
+        </p>
+      )}
+      {archiveSize !== undefined && (
+        <p>
+          <a class="button" href={api.runArchiveUrl(props.runId)} download>
+            Download archive
+          </a>{" "}
+          <span class="hint">mbox, {archiveSize < 1024 * 1024 ? `${Math.max(1, Math.round(archiveSize / 1024))} KB` : `${(archiveSize / 1024 / 1024).toFixed(1)} MB`}</span>
         </p>
       )}
       {error && (
