@@ -199,6 +199,30 @@ export async function fetchRecord(call: GmailCaller, id: string, spec: Pick<Expo
   return record;
 }
 
+/**
+ * A message's raw bytes with its ids, labels and internal date, and nothing parsed: all an
+ * archive needs (one call, and no copy of its attachments in memory).
+ */
+export async function fetchRawRecord(call: GmailCaller, id: string): Promise<ExportRecord> {
+  const res = await call("messages.get", (g, options) => g.users.messages.get({ userId: "me", id, format: "raw" }, options));
+  const m = res.data;
+  return {
+    id: m.id!,
+    threadId: m.threadId!,
+    labelIds: m.labelIds ?? [],
+    snippet: m.snippet ?? "",
+    historyId: m.historyId ?? undefined,
+    internalDate: m.internalDate ?? undefined,
+    raw: fromBase64Url(m.raw ?? ""),
+    from: "",
+    to: "",
+    cc: "",
+    subject: "",
+    date: "",
+    attachments: [],
+  };
+}
+
 /** The source bytes of a message (format raw), for insert and import destinations. */
 export async function fetchRaw(call: GmailCaller, id: string): Promise<Buffer> {
   const res = await call("messages.get", (g, options) => g.users.messages.get({ userId: "me", id, format: "raw" }, options));

@@ -15,7 +15,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { FastifyBaseLogger } from "fastify";
-import { archiveRecord, fetchRaw, fetchRecord, type ExportRecord, type ExportSpec, type GmailCaller } from "../../connector/gmail-export.ts";
+import { archiveRecord, fetchRaw, fetchRawRecord, fetchRecord, type ExportRecord, type ExportSpec, type GmailCaller } from "../../connector/gmail-export.ts";
 import { GoogleApiError } from "../../connector/errors.ts";
 import { failureKind, LeaseLostError, RunInterruptedError, RunLeasedError } from "./failure-kind.ts";
 import type { Fence } from "./deliveries.ts";
@@ -265,6 +265,8 @@ export class FlowRunner {
       state.sink = await ArchiveSink.open(archives, accountId, run.id, name, userLabels, resumable ? from : undefined);
     }
     const sink = state.sink;
+    // A backup alone needs each message's bytes, labels and date only: nothing parsed.
+    const onlyArchive = !!sink && dests.length === 0 && !plan.filterLabels;
     const addError = (e: RunError) => {
       if (state.errors.length < MAX_RUN_ERRORS) state.errors.push(e);
     };
@@ -290,7 +292,7 @@ export class FlowRunner {
       }
       let record: ExportRecord;
       try {
-        record = item.record ? await item.record() : await fetchRecord(src, id, spec);
+        record = item.record ? await item.record() : onlyArchive ? await fetchRawRecord(src, id) : await fetchRecord(src, id, spec);
       } catch (err) {
         const cause = err instanceof SourceFailure ? err.cause : err;
         if (cause instanceof GoogleApiError && cause.status === 404) {
