@@ -227,6 +227,8 @@ export class ArchiveStore {
     if (onDisk < (opts.resumeAtByte ?? 0)) throw new Error(`The archive file of run ${runId} holds ${onDisk} bytes, fewer than its checkpoint (${opts.resumeAtByte}).`);
     await truncate(file, opts.resumeAtByte ?? 0);
     const out = this.fs.createWriteStream(file, { flags: "a" });
+    // A write error reaches the writer's callbacks (write, flush, end); unheard as an event it would crash the process.
+    out.on("error", () => {});
     const writer = new MboxWriter(out);
     writer.bytesWritten = opts.resumeAtByte ?? 0;
     return { archive, writer, path: file };

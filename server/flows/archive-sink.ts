@@ -9,12 +9,26 @@ import { takeoutLabelNames, type MboxWriter } from "../../connector/mbox.ts";
 import type { ArchiveStore } from "../archives/archive-store.ts";
 import type { Archive } from "../archives/archive.ts";
 import type { RunPosition } from "./run-store.ts";
+import { ApiError } from "../errors.ts";
+
+const DISK_FULL = new Set(["ENOSPC", "EDQUOT", "EFBIG"]);
+
+/** A full disk as the API reports it (507, retried: space may be freed); other errors as they are. */
+function storageError(err: unknown): unknown {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === "string" && DISK_FULL.has(code)) {
+    return new ApiError("insufficient_storage", "The disk is full: the run's archive could not be written. Free some space; the run goes on from its last page.", undefined, { cause: err });
+  }
+  return err;
+}
 
 type SinkPosition = Pick<RunPosition, "archiveBytes" | "archiveMessages" | "firstDate" | "lastDate">;
 
 export class ArchiveSink {
   private firstDate: number | undefined;
   private lastDate: number | undefined;
+  /** A write failed: the stream destroyed itself (and closed its file), and ending it would wait for ever. */
+  private broken = false;
 
   private constructor(
     private readonly archives: ArchiveStore,
@@ -40,20 +54,29 @@ export class ArchiveSink {
     const date = Number(record.internalDate ?? Date.parse(record.date)) || 0;
     if (this.firstDate === undefined || date < this.firstDate) this.firstDate = date;
     if (this.lastDate === undefined || date > this.lastDate) this.lastDate = date;
-    await this.writer.write({ raw, labels: takeoutLabelNames(record.labelIds, this.userLabels), internalDate: date, id: record.threadId || undefined });
+    if (this.broken) throw new ApiError("insufficient_storage", "The run's archive could not be written: the run goes on from its last page.");
+    const written = this.writer.write({ raw, labels: takeoutLabelNames(record.labelIds, this.userLabels), internalDate: date, id: record.threadId || undefined });
+    // flush() settles with this entry's own write: after a failed write the stream is destroyed and
+    // MboxWriter.write would wait for a 'drain' that never comes.
+    await Promise.race([written, this.writer.flush()]).catch((err) => this.fail(err));
   }
 
   /** Everything written so far is on disk: the figures to save in the run's position. */
   async checkpoint(): Promise<SinkPosition> {
-    await this.writer.flush();
+    await this.writer.flush().catch((err) => this.fail(err));
     return { archiveBytes: this.writer.bytesWritten, archiveMessages: this.writer.messages, firstDate: this.firstDate, lastDate: this.lastDate };
   }
 
   /** Close the file and record the archive complete (or failed). */
   async finish(status: "complete" | "failed"): Promise<Archive> {
-    await this.writer.end().catch((err) => {
-      if (status === "complete") throw err;
-    });
+    if (this.broken) {
+      if (status === "complete") throw new Error("The run's archive cannot be completed after a failed write.");
+    } else {
+      await this.writer.end().catch((err) => {
+        this.broken = true;
+        if (status === "complete") throw storageError(err);
+      });
+    }
     return this.archives.finishRunArchive(this.accountId, this.archive.id, {
       status,
       sizeBytes: this.writer.bytesWritten,
@@ -65,6 +88,11 @@ export class ArchiveSink {
 
   /** Close the file and leave the archive `writing` (the run will be retried). */
   async close(): Promise<void> {
-    await this.writer.end().catch(() => {});
+    if (!this.broken) await this.writer.end().catch(() => {});
+  }
+
+  private fail(err: unknown): never {
+    this.broken = true;
+    throw storageError(err);
   }
 }

@@ -5,9 +5,11 @@
  * line), downloaded with Range, uploaded again and restored into an empty mailbox with `import`
  * (bytes, labels by name and dates equal), also while Google answers 503 to a share of the
  * calls (the runs resume from their positions: nothing lost, nothing doubled); and the 400s of
- * a flow that misuses the application.
+ * a flow that misuses the application; a full disk (the write error injected) fails the run
+ * with insufficient_storage once its retries are spent.
  */
-import { Readable } from "node:stream";
+import { createWriteStream } from "node:fs";
+import { Readable, Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readMbox, takeoutLabelNames, type MboxMessage } from "../../connector/mbox.ts";
 import { flowWorld, type FlowWorld } from "../flows/support.ts";
@@ -24,9 +26,36 @@ interface GmailMessage {
 
 let w: FlowWorld;
 let accountId: string;
+/** The injected disk: a run archive's writes fail with ENOSPC past this many bytes of one stream. */
+const disk: { failAfterBytes?: number } = {};
 
 beforeAll(async () => {
-  w = await flowWorld({ deps: { flows: { retry: { attempts: 40, baseMs: 20, maxMs: 200 } } } });
+  w = await flowWorld({
+    deps: {
+      flows: { retry: { attempts: 40, baseMs: 20, maxMs: 200 } },
+      archiveFs: {
+        createWriteStream(file, opts) {
+          const real = createWriteStream(file, opts);
+          let written = 0;
+          return new Writable({
+            write(chunk: Buffer, _enc, cb) {
+              written += chunk.length;
+              if (disk.failAfterBytes !== undefined && written > disk.failAfterBytes) {
+                return cb(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", errno: -28, syscall: "write" }));
+              }
+              real.write(chunk, cb);
+            },
+            final: (cb) => real.end(cb),
+            destroy(err, cb) {
+              if (real.closed) return cb(err);
+              real.once("close", () => cb(err));
+              real.destroy();
+            },
+          });
+        },
+      },
+    },
+  });
   accountId = await w.accountId();
 });
 afterAll(() => w?.close());
@@ -207,6 +236,28 @@ describe("a mailbox backed up into a run's archive and restored from it", () => 
     const copies = await mailboxMessages(dst.connectionId, dst.email);
     expect(copies.map((c) => c.messageId).sort()).toEqual(original.map((o) => o.messageId).sort());
   }, 120_000);
+});
+
+describe("a full disk under a backup", () => {
+  it("fails the run with insufficient_storage after its retries, the archive marked failed, and the next run succeeds", async () => {
+    const src = await w.mailbox({ generate: 40 });
+    const flowId = await w.flow({ source: { connectionId: src.connectionId, export: { format: "raw" } }, destinations: [{ application: "archive" }] });
+    disk.failAfterBytes = 20_000;
+    let run: any;
+    try {
+      run = await w.run(flowId);
+    } finally {
+      disk.failAfterBytes = undefined;
+    }
+    expect(run.status).toBe("failed");
+    expect(run.errors[0]).toMatchObject({ code: "insufficient_storage", message: expect.stringContaining("The disk is full") });
+    const archive = (await w.a.get("/v1/archives?limit=100")).json().items.find((a: any) => a.runId === run.id);
+    expect(archive.status).toBe("failed");
+    expect((await w.a.get(`/v1/runs/${run.id}/archive`)).statusCode).toBe(409);
+    const again = await w.run(flowId);
+    expect(again.status).toBe("succeeded");
+    expect((await w.a.get(`/v1/runs/${again.id}/archive`)).statusCode).toBe(200);
+  });
 });
 
 describe("flows that misuse the archive application", () => {
