@@ -13,6 +13,7 @@ import { Readable, Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readMbox, takeoutLabelNames, type MboxMessage } from "../../connector/mbox.ts";
 import { flowWorld, type FlowWorld } from "../flows/support.ts";
+import { generatedMessage } from "./messages.ts";
 
 const COUNT = 300;
 
@@ -70,6 +71,18 @@ async function mailboxMessages(connectionId: string, email: string): Promise<Gma
       return { id, raw, labelIds: [...(res.data.labelIds ?? [])].sort(), internalDate: Number(res.data.internalDate), messageId: messageIdOf(raw) };
     }),
   );
+}
+
+/** Every message of a mailbox as `raw|labels`, sorted (for messages without a Message-ID). */
+async function rawAndLabels(connectionId: string, email: string): Promise<string[]> {
+  const { messages } = await w.user(email);
+  const all = await Promise.all(
+    messages.map(async ({ id }) => {
+      const res = await w.t.app.gmail.run(accountId, connectionId, "messages.get", (g, options) => g.users.messages.get({ userId: "me", id, format: "raw" }, options));
+      return `${Buffer.from(res.data.raw!, "base64url").toString("base64")}|${[...(res.data.labelIds ?? [])].sort().join(",")}`;
+    }),
+  );
+  return all.sort();
 }
 
 function messageIdOf(raw: Buffer): string {
@@ -162,6 +175,19 @@ describe("a mailbox backed up into a run's archive and restored from it", () => 
       expect(labelKey(c.labelIds, dstLabels)).toEqual(labelKey(o.labelIds, srcLabels));
       expect(Math.floor(c.internalDate / 1000)).toBe(Math.floor(o.internalDate / 1000));
     }
+  });
+
+  it("keeps awkward mail byte-equal through the round trip: 8-bit, message/rfc822, LF-only, unterminated, >From lines, Takeout-like headers", async () => {
+    const shapes = [["INBOX", "UNREAD"], ["SENT"], ["INBOX", "STARRED", "IMPORTANT"], [], ["TRASH"], ["SPAM"], ["INBOX", "CATEGORY_UPDATES"]];
+    const messages = await Promise.all(Array.from({ length: 28 }, async (_, i) => ({ raw: (await generatedMessage(i)).toString("base64"), labelIds: shapes[i % shapes.length]! })));
+    const src = await w.mailbox({ messages });
+    const before = await rawAndLabels(src.connectionId, src.email);
+    expect(before).toHaveLength(28);
+    const { bytes } = await backUp(src.connectionId);
+    const dst = await w.mailbox();
+    const restored = await restore(bytes, dst.connectionId);
+    expect(restored.progress).toEqual({ exported: 28, imported: 28, failed: 0 });
+    expect(await rawAndLabels(dst.connectionId, dst.email)).toEqual(before);
   });
 
   it("loses and doubles nothing while Google answers 503 to 15 % of the calls (the runs retried)", async () => {
