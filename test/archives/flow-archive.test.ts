@@ -12,7 +12,7 @@ import { createWriteStream } from "node:fs";
 import { Readable, Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readMbox, takeoutLabelNames, type MboxMessage } from "../../connector/mbox.ts";
-import { flowWorld, type FlowWorld } from "../flows/support.ts";
+import { flowWorld, rawMessage, type FlowWorld } from "../flows/support.ts";
 import { generatedMessage } from "./messages.ts";
 
 const COUNT = 300;
@@ -188,6 +188,32 @@ describe("a mailbox backed up into a run's archive and restored from it", () => 
     const restored = await restore(bytes, dst.connectionId);
     expect(restored.progress).toEqual({ exported: 28, imported: 28, failed: 0 });
     expect(await rawAndLabels(dst.connectionId, dst.email)).toEqual(before);
+  });
+
+  it("restores an mbox another tool wrote (Takeout's and Thunderbird's layouts), labels created by name", async () => {
+    const one = rawMessage({ to: "me@example.com", subject: "from takeout", messageId: "<takeout-1@example.org>", date: new Date(Date.UTC(2021, 4, 3, 10, 0, 0)) });
+    const two = rawMessage({ to: "me@example.com", subject: "from thunderbird", messageId: "<tb-1@example.org>", text: "From the line start\r\n>From quoted" });
+    const mbox = Buffer.concat([
+      Buffer.from(`From 1698765432101234567@xxx Mon May 03 10:00:00 +0000 2021\nX-GM-THRID: 1698765432101234567\nX-Gmail-Labels: Inbox,Starred,Work,"Quoted, label",Opened\n`),
+      Buffer.from(one),
+      Buffer.from("\n"),
+      Buffer.from("From - Tue May 04 11:00:00 2021\nX-Mozilla-Status: 0001\nX-Mozilla-Status2: 00000000\n"),
+      Buffer.from(two.replace(/^(From the line start)/m, ">$1").replace(/^>From quoted/m, ">>From quoted")),
+      Buffer.from("\n"),
+    ]);
+    const dst = await w.mailbox();
+    const run = await restore(mbox, dst.connectionId);
+    expect(run.progress).toEqual({ exported: 2, imported: 2, failed: 0 });
+    const labels = await userLabels(dst.email);
+    expect([...labels.values()].sort()).toEqual(["Quoted, label", "Work"]);
+    const copies = await mailboxMessages(dst.connectionId, dst.email);
+    const takeout = copies.find((c) => c.messageId === "<takeout-1@example.org>")!;
+    expect(takeout.raw.toString()).toBe(one);
+    expect(labelKey(takeout.labelIds, labels)).toEqual(["INBOX", "Quoted, label", "STARRED", "Work"]);
+    expect(takeout.internalDate).toBe(Date.UTC(2021, 4, 3, 10, 0, 0));
+    const thunderbird = copies.find((c) => c.messageId === "<tb-1@example.org>")!;
+    expect(thunderbird.raw.toString().startsWith("X-Mozilla-Status: 0001\r\n") || thunderbird.raw.toString().startsWith("X-Mozilla-Status: 0001\n")).toBe(true);
+    expect(thunderbird.raw.toString()).toContain("\r\nFrom the line start\r\n>From quoted");
   });
 
   it("loses and doubles nothing while Google answers 503 to 15 % of the calls (the runs retried)", async () => {
