@@ -23,8 +23,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildApp } from "../server/app.ts";
 import { loadConfig } from "../server/config.ts";
-import { openDb, type Db } from "../server/store/db.ts";
-import { SecretBox } from "../server/secrets.ts";
+import { openDb, type Db } from "../core/store/db.ts";
+import { SecretBox } from "../core/secrets.ts";
 import { AccountStore } from "../server/accounts/account-store.ts";
 import { freshPostgresDatabase } from "../test/support/db.ts";
 

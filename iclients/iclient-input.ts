@@ -2,7 +2,7 @@
  * Turn a create or update body into the credentials to store: either
  * `clientId` + `clientSecret`, or `clientJson`, never both.
  */
-import { ApiError } from "../server/errors.ts";
+import { ApiError } from "../core/errors.ts";
 import { ClientJsonError, parseClientJson } from "./client-json.ts";
 
 export interface CredentialChange {

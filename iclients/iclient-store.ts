@@ -3,13 +3,13 @@
  * OAuth code needs. Every query is scoped by account: another account's
  * iClient answers 404 exactly like a missing one.
  */
-import type { Db, Queryable } from "../server/store/db.ts";
-import { isUniqueViolation } from "../server/store/db.ts";
-import type { SecretBox } from "../server/secrets.ts";
-import { newId } from "../server/secrets.ts";
-import { ApiError, notFound } from "../server/errors.ts";
-import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../server/connections/paging.ts";
-import { reauthorizeRequired, takeOfflineSql } from "../server/connections/offline-reason.ts";
+import type { Db, Queryable } from "../core/store/db.ts";
+import { isUniqueViolation } from "../core/store/db.ts";
+import type { SecretBox } from "../core/secrets.ts";
+import { newId } from "../core/secrets.ts";
+import { ApiError, notFound } from "../core/errors.ts";
+import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../core/paging.ts";
+import { reauthorizeRequired, takeOfflineSql } from "../core/offline-reason.ts";
 import { callbackRegistered, secretHint, type CreateIClientInput, type IClient, type UpdateIClientInput } from "./iclient.ts";
 import { credentialChange } from "./iclient-input.ts";
 

@@ -25,7 +25,7 @@ export const errorResponses = {
 } as const;
 
 /**
- * Resource ids as the stores make them (`con_` and 20 hex digits, server/secrets.ts `newId`):
+ * Resource ids as the stores make them (`con_` and 20 hex digits, core/secrets.ts `newId`):
  * anything else is refused by the route's schema before it can reach SQL.
  */
 export const ID_PATTERN = "^[A-Za-z0-9_-]+$";

@@ -10,7 +10,7 @@
  */
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from "fastify";
 import fp from "fastify-plugin";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../core/errors.ts";
 import type { Account, AccountStore } from "./accounts/account-store.ts";
 
 export const SESSION_COOKIE = "mb_session";

@@ -15,12 +15,12 @@ import type { FastifyInstance, InjectOptions } from "fastify";
 import { emulatorPlugin, seedSandbox } from "../emulator/index.ts";
 import type { Config } from "./config.ts";
 import { SANDBOX_PREFIX } from "./config.ts";
-import type { Db } from "./store/db.ts";
-import type { SecretBox } from "./secrets.ts";
+import type { Db } from "../core/store/db.ts";
+import type { SecretBox } from "../core/secrets.ts";
 import { AccountStore } from "./accounts/account-store.ts";
 import { IClientStore } from "../iclients/iclient-store.ts";
 import { declareScope } from "./auth.ts";
-import { hashToken, newToken } from "./secrets.ts";
+import { hashToken, newToken } from "../core/secrets.ts";
 
 export const SANDBOX_CLIENT_ID = "mailbridge-sandbox.apps.googleusercontent.com";
 export const SANDBOX_ICLIENT_NAME = "Sandbox client";

@@ -18,7 +18,7 @@ import helmet, { type FastifyHelmetOptions } from "@fastify/helmet";
 import rateLimit, { type RateLimitOptions } from "@fastify/rate-limit";
 import type { Redis } from "ioredis";
 import { createHash } from "node:crypto";
-import { ApiError } from "./errors.ts";
+import { ApiError } from "../core/errors.ts";
 import { SANDBOX_PREFIX } from "./config.ts";
 import { CALLBACK_PAGE_HASHES } from "./oauth/callback-page.ts";
 

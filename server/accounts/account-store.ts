@@ -2,10 +2,10 @@
  * Accounts, API tokens and UI sessions. Tokens and session ids are stored as
  * SHA-256 hashes; the plaintext is shown once, when created.
  */
-import type { Db, Queryable } from "../store/db.ts";
-import { isUniqueViolation } from "../store/db.ts";
-import { hashToken, newId, newToken } from "../secrets.ts";
-import { ApiError } from "../errors.ts";
+import type { Db, Queryable } from "../../core/store/db.ts";
+import { isUniqueViolation } from "../../core/store/db.ts";
+import { hashToken, newId, newToken } from "../../core/secrets.ts";
+import { ApiError } from "../../core/errors.ts";
 import { ExpiringCache } from "./expiring-cache.ts";
 
 export const BOOTSTRAP_ACCOUNT = "default";

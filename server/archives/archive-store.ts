@@ -14,10 +14,10 @@ import { once } from "node:events";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Readable, Writable } from "node:stream";
-import type { Db } from "../store/db.ts";
-import { newId } from "../secrets.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../connections/paging.ts";
+import type { Db } from "../../core/store/db.ts";
+import { newId } from "../../core/secrets.ts";
+import { ApiError, notFound } from "../../core/errors.ts";
+import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../../core/paging.ts";
 import { MboxFormatError, MboxParser, MboxWriter } from "../../connector/mbox.ts";
 import { toArchive, type Archive, type ArchiveRow } from "./archive.ts";
 

@@ -7,7 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import send from "@fastify/send";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../../core/errors.ts";
 
 export interface SendFileOptions {
   /** The directory the file is in. */

@@ -3,8 +3,8 @@ import { Readable } from "node:stream";
 import { errorResponses } from "../../schemas/common.ts";
 import { listDescription, listQuery } from "../../schemas/connections.ts";
 import { ARCHIVE_MEDIA_TYPES, UPLOAD_DESCRIPTION, archiveIdParams, archivePageSchema, archiveSchema, uploadBody, uploadQuery } from "../../schemas/archives.ts";
-import { ApiError } from "../errors.ts";
-import type { PageRequest } from "../connections/paging.ts";
+import { ApiError } from "../../core/errors.ts";
+import type { PageRequest } from "../../core/paging.ts";
 import type { ArchiveStore } from "./archive-store.ts";
 import { sendFile } from "./file-response.ts";
 

@@ -11,10 +11,10 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ConfigError, loadConfig, type Config } from "../config.ts";
-import { openDb, type Db } from "../store/db.ts";
-import { DataDirInUseError, type DataDirOwner } from "../store/data-dir-lock.ts";
+import { openDb, type Db } from "../../core/store/db.ts";
+import { DataDirInUseError, type DataDirOwner } from "../../core/store/data-dir-lock.ts";
 import { AccountStore } from "../accounts/account-store.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../../core/errors.ts";
 
 const USAGE = "usage: npm run account -- create NAME";
 /** How long to wait for a service that holds DATA_DIR but does not listen yet (it is starting). */

@@ -4,8 +4,8 @@
  * resolved to the lender at its end. Cycles are refused when written, and
  * the walk is bounded so a corrupted chain can never loop forever.
  */
-import type { Queryable } from "../store/db.ts";
-import { ApiError, notFound } from "../errors.ts";
+import type { Queryable } from "../../core/store/db.ts";
+import { ApiError, notFound } from "../../core/errors.ts";
 import type { PoolRef } from "./connection.ts";
 
 /** Longer chains than this are refused as if they were cycles. */

@@ -2,8 +2,8 @@
  * The rules of SPEC §2 that JSON Schema cannot express: which iClient a
  * connection uses, and the borrowing/level exclusivity.
  */
-import { ApiError, notFound } from "../errors.ts";
-import type { Queryable } from "../store/db.ts";
+import { ApiError, notFound } from "../../core/errors.ts";
+import type { Queryable } from "../../core/store/db.ts";
 
 /** A connection that borrows may not also set its own level. */
 export function checkLevelNotWithBorrowing(borrowFrom: string | null | undefined, level: number | undefined): void {

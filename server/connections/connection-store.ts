@@ -5,16 +5,16 @@
  * one transaction under a per-account advisory lock, so two concurrent
  * borrowing changes cannot build a cycle between them.
  */
-import type { Db, Queryable } from "../store/db.ts";
-import { isUniqueViolation } from "../store/db.ts";
-import { newId } from "../secrets.ts";
-import { ApiError, notFound } from "../errors.ts";
+import type { Db, Queryable } from "../../core/store/db.ts";
+import { isUniqueViolation } from "../../core/store/db.ts";
+import { newId } from "../../core/secrets.ts";
+import { ApiError, notFound } from "../../core/errors.ts";
 import { missingScopes, sameScopes, withRequiredScopes } from "../../connector/scopes.ts";
 import { DEFAULT_CONCURRENCY, toConnection, type Connection, type CreateConnectionInput, type PoolRef, type UpdateConnectionInput } from "./connection.ts";
 import { MAX_BORROW_DEPTH, checkBorrowing, resolvePools } from "./borrowing.ts";
 import { checkIClient, checkLevelNotWithBorrowing } from "./connection-rules.ts";
-import { reauthorizeRequired } from "./offline-reason.ts";
-import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "./paging.ts";
+import { reauthorizeRequired } from "../../core/offline-reason.ts";
+import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../../core/paging.ts";
 
 export interface ConnectionStoreOptions {
   /** The fixed OAuth callback URL shown on every connection. */

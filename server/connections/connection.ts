@@ -1,5 +1,5 @@
 /** The connection model as the API shows it, and the mapping from its row. */
-import type { OfflineReason } from "./offline-reason.ts";
+import type { OfflineReason } from "../../core/offline-reason.ts";
 import type { Revocation } from "./revocation.ts";
 
 export type ConnectionStatus = "unauthorized" | "online" | "offline";

@@ -9,7 +9,7 @@ import { takeoutLabelNames, type MboxWriter } from "../../connector/mbox.ts";
 import type { ArchiveStore } from "../archives/archive-store.ts";
 import type { Archive } from "../archives/archive.ts";
 import type { RunPosition } from "./run-store.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../../core/errors.ts";
 
 const DISK_FULL = new Set(["ENOSPC", "EDQUOT", "EFBIG"]);
 

@@ -7,7 +7,7 @@
 import { createReadStream } from "node:fs";
 import { MboxFormatError, readMbox, type MboxMessage } from "../../connector/mbox.ts";
 import type { ArchiveStore } from "../archives/archive-store.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../../core/errors.ts";
 import type { RunPosition } from "./run-store.ts";
 
 /** Messages per page (a position is saved after each). */

@@ -1,5 +1,5 @@
 /** The historyId an incremental flow's next run starts from, saved only after a run succeeded. */
-import type { Db } from "../store/db.ts";
+import type { Db } from "../../core/store/db.ts";
 
 export class CheckpointStore {
   constructor(private readonly db: Db) {}

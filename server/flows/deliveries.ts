@@ -10,7 +10,7 @@
  * claim carries the lease (fencing) token, and a runner whose lease expired or
  * was taken over gets no claim, so it stops before its next send.
  */
-import type { Db } from "../store/db.ts";
+import type { Db } from "../../core/store/db.ts";
 import { deterministicMessageId } from "../../connector/mime.ts";
 import { LeaseLostError } from "./failure-kind.ts";
 

@@ -14,7 +14,7 @@
  * unexpectedly", ioredis's "Connection is closed.") from failing a record.
  */
 import { ConnectorError } from "../../connector/errors.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../../core/errors.ts";
 import { ConnectionUnavailableError } from "../oauth/connection-errors.ts";
 import { transientCause } from "../quota/transient.ts";
 

@@ -3,11 +3,11 @@
  * account's own Gmail connection (another account's answers 404), and the
  * `flow_connections` rows kept in step so a used connection cannot be deleted.
  */
-import type { Db, Queryable } from "../store/db.ts";
-import { isUniqueViolation } from "../store/db.ts";
-import { newId } from "../secrets.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../connections/paging.ts";
+import type { Db, Queryable } from "../../core/store/db.ts";
+import { isUniqueViolation } from "../../core/store/db.ts";
+import { newId } from "../../core/secrets.ts";
+import { ApiError, notFound } from "../../core/errors.ts";
+import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../../core/paging.ts";
 import { assignDestinationIds, checkDestinations, isArchiveDestination, isArchiveSource, storedSource, toFlow, type Flow, type FlowDestination, type FlowInput } from "./flow.ts";
 
 /** The Gmail connections a flow uses (an archive source or destination has none). */

@@ -4,8 +4,8 @@
  */
 import type { ExportSpec } from "../../connector/gmail-export.ts";
 import { COMPOSING_ACTIONS, COPYING_ACTIONS, IN_PLACE_ACTIONS, type ImportSpec, type Mapping } from "../../connector/gmail-import.ts";
-import { ApiError } from "../errors.ts";
-import { newId } from "../secrets.ts";
+import { ApiError } from "../../core/errors.ts";
+import { newId } from "../../core/secrets.ts";
 
 /** The application `archive` (SPEC §2 "Archives"): an mbox file, no OAuth and no connection. */
 export const ARCHIVE_APPLICATION = "archive";

@@ -3,7 +3,7 @@
  * service runs in (in-process, or BullMQ when `redisUrl` is set).
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { Db } from "../store/db.ts";
+import type { Db } from "../../core/store/db.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import { BullRunQueue, type DEFAULT_LOCK_DURATION_MS, type DEFAULT_STALLED_INTERVAL_MS } from "./bull-run-queue.ts";

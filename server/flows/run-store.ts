@@ -3,11 +3,11 @@
  * index, so two processes cannot both start one), their progress and their
  * first {@link MAX_RUN_ERRORS} errors.
  */
-import type { Db } from "../store/db.ts";
-import { isUniqueViolation } from "../store/db.ts";
-import { newId } from "../secrets.ts";
-import { ApiError, notFound } from "../errors.ts";
-import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../connections/paging.ts";
+import type { Db } from "../../core/store/db.ts";
+import { isUniqueViolation } from "../../core/store/db.ts";
+import { newId } from "../../core/secrets.ts";
+import { ApiError, notFound } from "../../core/errors.ts";
+import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../../core/paging.ts";
 
 export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "canceled";
 export interface RunProgress {

@@ -6,7 +6,7 @@
 import { GoogleOAuth, RevocationFailedError, type ClientCredentials } from "../../connector/oauth.ts";
 import type { GoogleEndpoints } from "../../connector/endpoints.ts";
 import { ConnectorError } from "../../connector/errors.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../../core/errors.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { Connection } from "../connections/connection.ts";
 import { failedRevocation, type Revocation } from "../connections/revocation.ts";

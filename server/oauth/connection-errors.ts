@@ -1,4 +1,4 @@
-import type { OfflineReason } from "../connections/offline-reason.ts";
+import type { OfflineReason } from "../../core/offline-reason.ts";
 
 /** Work asked of a connection that cannot do any: offline (with its reason) or never authorized. Not retried. */
 export class ConnectionUnavailableError extends Error {

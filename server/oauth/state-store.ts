@@ -3,8 +3,8 @@
  * a connection. Stored hashed; the PKCE verifier stored sealed.
  */
 import { randomBytes } from "node:crypto";
-import type { Db } from "../store/db.ts";
-import { hashToken, type SecretBox } from "../secrets.ts";
+import type { Db } from "../../core/store/db.ts";
+import { hashToken, type SecretBox } from "../../core/secrets.ts";
 
 export const DEFAULT_STATE_TTL_MS = 10 * 60 * 1000;
 

@@ -2,10 +2,10 @@
  * A connection's OAuth state in the `connections` table: sealed tokens, the
  * account address, granted scopes and the status they imply.
  */
-import type { Db } from "../store/db.ts";
-import type { SecretBox } from "../secrets.ts";
+import type { Db } from "../../core/store/db.ts";
+import type { SecretBox } from "../../core/secrets.ts";
 import type { TokenSet } from "../../connector/oauth.ts";
-import type { OfflineReason } from "../connections/offline-reason.ts";
+import type { OfflineReason } from "../../core/offline-reason.ts";
 import type { ConnectionStatus } from "../connections/connection.ts";
 import type { Revocation } from "../connections/revocation.ts";
 

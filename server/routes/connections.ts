@@ -11,7 +11,7 @@ import {
 } from "../../schemas/connections.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { CreateConnectionInput, UpdateConnectionInput } from "../connections/connection.ts";
-import type { PageRequest } from "../connections/paging.ts";
+import type { PageRequest } from "../../core/paging.ts";
 
 const tags = ["connections"];
 const bodyErrors = { ...errorResponses, 413: { $ref: "Error#" }, 415: { $ref: "Error#" } };

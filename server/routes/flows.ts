@@ -9,9 +9,9 @@ import { createFlowBody, flowPageSchema, flowSchema, lookupBody, lookupResult, r
 import { lookupMessages } from "../../connector/gmail-export.ts";
 import { ConnectorError, GoogleApiError } from "../../connector/errors.ts";
 import { ConnectionUnavailableError } from "../oauth/connection-errors.ts";
-import { ApiError, ERROR_CODES, type ErrorCode } from "../errors.ts";
+import { ApiError, ERROR_CODES, type ErrorCode } from "../../core/errors.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
-import type { PageRequest } from "../connections/paging.ts";
+import type { PageRequest } from "../../core/paging.ts";
 import type { Flows } from "../flows/index.ts";
 import type { TriggerInput, Triggers } from "../triggers/index.ts";
 import type { FlowInput } from "../flows/flow.ts";

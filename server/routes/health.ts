@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { Db } from "../store/db.ts";
+import type { Db } from "../../core/store/db.ts";
 
 export interface HealthDeps {
   db: Db;

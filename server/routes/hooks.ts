@@ -7,7 +7,7 @@
  * flow watches is acknowledged and dropped, its content not logged.
  */
 import type { FastifyInstance } from "fastify";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../../core/errors.ts";
 import type { GmailPush } from "../triggers/gmail-push.ts";
 import { PushAuthError, PushVerifier, type PushAuthOptions } from "../triggers/push-auth.ts";
 

@@ -4,7 +4,7 @@ import { listDescription, listQuery, resourceIdParams } from "../../schemas/conn
 import { createIClientBody, iClientPageSchema, iClientSchema, updateIClientBody } from "../../schemas/iclients.ts";
 import type { IClientStore } from "../../iclients/iclient-store.ts";
 import type { CreateIClientInput, UpdateIClientInput } from "../../iclients/iclient.ts";
-import type { PageRequest } from "../connections/paging.ts";
+import type { PageRequest } from "../../core/paging.ts";
 
 const tags = ["iclients"];
 const bodyErrors = { ...errorResponses, 413: { $ref: "Error#" }, 415: { $ref: "Error#" } };

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { errorResponses } from "../../schemas/common.ts";
 import { accountSchema, createAccountBody, createdAccountSchema, sessionBody } from "../../schemas/accounts.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../../core/errors.ts";
 import { SESSION_COOKIE, requireAdmin } from "../auth.ts";
 import type { AccountStore } from "../accounts/account-store.ts";
 

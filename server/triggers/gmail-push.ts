@@ -9,7 +9,7 @@
  * starter as polls. A hint left by a crash is handled at the next start or sweep.
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { Db } from "../store/db.ts";
+import type { Db } from "../../core/store/db.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { Flows } from "../flows/index.ts";
 import type { GmailPoller } from "./gmail-poller.ts";

@@ -8,7 +8,7 @@
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { ExportSpec } from "../../connector/gmail-export.ts";
-import type { Db } from "../store/db.ts";
+import type { Db } from "../../core/store/db.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { Flows } from "../flows/index.ts";

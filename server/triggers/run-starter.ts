@@ -6,8 +6,8 @@
  * unique index on active runs decides who wins a race between processes.
  */
 import type { FastifyBaseLogger } from "fastify";
-import type { Db, Queryable } from "../store/db.ts";
-import { newId } from "../secrets.ts";
+import type { Db, Queryable } from "../../core/store/db.ts";
+import { newId } from "../../core/secrets.ts";
 import type { RunQueue } from "../flows/run-queue.ts";
 import type { RunTrigger } from "./trigger.ts";
 

@@ -4,7 +4,7 @@
  * tick delivered twice fires once), the poller's history cursor and the watch
  * state. A flow without a row (made before triggers) is manual.
  */
-import type { Db, Queryable } from "../store/db.ts";
+import type { Db, Queryable } from "../../core/store/db.ts";
 import { MANUAL, type RunTrigger, type Trigger } from "./trigger.ts";
 
 export interface TriggerRow {

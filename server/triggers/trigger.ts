@@ -5,7 +5,7 @@
  */
 import { CronExpressionParser } from "cron-parser";
 import { METHOD_SCOPES } from "../../connector/gmail-methods.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError } from "../../core/errors.ts";
 
 export type ManualTrigger = { type: "manual" };
 export type ScheduleTrigger = { type: "schedule"; every: string } | { type: "schedule"; cron: string; timezone?: string };

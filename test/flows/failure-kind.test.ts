@@ -1,7 +1,7 @@
 /** The one classification of run errors: what makes a run retried, and what fails a record or a run. */
 import { describe, expect, it } from "vitest";
 import { GoogleApiError, MissingScopeError, RateLimitedError, TokenRevokedError, toConnectorError } from "../../connector/errors.ts";
-import { ApiError } from "../../server/errors.ts";
+import { ApiError } from "../../core/errors.ts";
 import { ConnectionUnavailableError } from "../../server/oauth/connection-errors.ts";
 import { GateClosedError } from "../../server/pools/index.ts";
 import { failureKind, LeaseLostError, RunLeasedError } from "../../server/flows/failure-kind.ts";

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunStore } from "../../server/flows/run-store.ts";
 import { DeliveryStore } from "../../server/flows/deliveries.ts";
 import { LeaseLostError } from "../../server/flows/failure-kind.ts";
-import { migrate } from "../../server/store/migrate.ts";
-import { openPglite } from "../../server/store/pglite-db.ts";
+import { migrate } from "../../core/store/migrate.ts";
+import { openPglite } from "../../core/store/pglite-db.ts";
 import { pgliteBackend, postgresBackend, type TestDb } from "../support/db.ts";
 
 const backends = [pgliteBackend, ...(postgresBackend ? [postgresBackend] : [])];
@@ -104,7 +104,7 @@ describe("migration 008 on flows made before it", () => {
     const db = await openPglite(dir);
     try {
       // The schema as migrations 001–004 left it.
-      const folder = new URL("../../server/store/migrations/", import.meta.url);
+      const folder = new URL("../../core/store/migrations/", import.meta.url);
       const files = (await readdir(folder)).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
       await db.query("CREATE TABLE schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
       for (const file of files.filter((f) => Number.parseInt(f, 10) <= 4)) {

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { AccountStore, DEFAULT_AUTH_CACHE_TTL_MS } from "../../server/accounts/account-store.ts";
 import { ExpiringCache } from "../../server/accounts/expiring-cache.ts";
-import { hashToken } from "../../server/secrets.ts";
+import { hashToken } from "../../core/secrets.ts";
 import { startTestApp, type TestApp } from "../support/app.ts";
 
 describe("resolved tokens and sessions", () => {

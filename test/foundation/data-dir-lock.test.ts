@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { startService, http, type ServiceProcess } from "../support/cluster.ts";
-import { DataDirInUseError, lockDataDir } from "../../server/store/data-dir-lock.ts";
+import { DataDirInUseError, lockDataDir } from "../../core/store/data-dir-lock.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 // Each case starts real processes (PGlite init and migrations); a busy machine takes its time.
@@ -78,7 +78,7 @@ describe("DATA_DIR lock", () => {
           "tsx",
           "--input-type=module",
           "-e",
-          `const { lockDataDir } = await import(${JSON.stringify(path.join(REPO, "server/store/data-dir-lock.ts"))});
+          `const { lockDataDir } = await import(${JSON.stringify(path.join(REPO, "core/store/data-dir-lock.ts"))});
            await lockDataDir(${JSON.stringify(dir)}, { role: "holder", socketFile: true });
            console.log("locked");
            setInterval(() => {}, 60_000);`,

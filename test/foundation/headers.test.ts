@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import type { LightMyRequestResponse } from "fastify";
 import { buildApp } from "../../server/app.ts";
 import { loadConfig } from "../../server/config.ts";
-import { SecretBox } from "../../server/secrets.ts";
+import { SecretBox } from "../../core/secrets.ts";
 import { CALLBACK_RATE_LIMIT, HOOKS_RATE_LIMIT, SESSION_RATE_LIMIT } from "../../server/security.ts";
 import { startTestApp, type TestApp } from "../support/app.ts";
 import { pgliteBackend } from "../support/db.ts";

@@ -8,7 +8,7 @@ import { mkdtemp, mkdir, writeFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { openPglite } from "../../server/store/pglite-db.ts";
+import { openPglite } from "../../core/store/pglite-db.ts";
 
 describe("embedded data directory creation", () => {
   it("clears a half-made staging folder and an empty pgdata, then keeps what was written across a reopen", async () => {

@@ -8,7 +8,7 @@ import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
 import { backends } from "../support/db.ts";
-import { SecretBox } from "../../server/secrets.ts";
+import { SecretBox } from "../../core/secrets.ts";
 import { randomBytes } from "node:crypto";
 
 async function* files(dir: string): AsyncGenerator<string> {

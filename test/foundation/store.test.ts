@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backends, freshPostgresDatabase, postgresBackend } from "../support/db.ts";
 import { testDatabaseUrl } from "../support/services.ts";
-import { openDb } from "../../server/store/db.ts";
-import { migrate } from "../../server/store/migrate.ts";
+import { openDb } from "../../core/store/db.ts";
+import { migrate } from "../../core/store/migrate.ts";
 import { AccountStore } from "../../server/accounts/account-store.ts";
 import { mkdtemp } from "node:fs/promises";
 import pg from "pg";

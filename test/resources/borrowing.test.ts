@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
 import { backends } from "../support/db.ts";
 import { ConnectionStore } from "../../server/connections/connection-store.ts";
-import { ApiError } from "../../server/errors.ts";
+import { ApiError } from "../../core/errors.ts";
 import { connectionBody, iClientBody, snapshot } from "./fixtures.ts";
 
 describe.each(backends)("concurrency borrowing ($name)", (backend) => {

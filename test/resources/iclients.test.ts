@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
 import { backends } from "../support/db.ts";
 import { IClientStore } from "../../iclients/iclient-store.ts";
-import { SecretBox } from "../../server/secrets.ts";
-import { ApiError } from "../../server/errors.ts";
+import { SecretBox } from "../../core/secrets.ts";
+import { ApiError } from "../../core/errors.ts";
 import { randomBytes } from "node:crypto";
 import { SECRET, clientJson, connectionBody, iClientBody, markOnline } from "./fixtures.ts";
 

@@ -8,7 +8,7 @@ import Fastify from "fastify";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loggerOptions } from "../../server/logger.ts";
-import { ApiError } from "../../server/errors.ts";
+import { ApiError } from "../../core/errors.ts";
 import { backends, type TestDb } from "../support/db.ts";
 
 const SECRET = "user-data-4f1c-subject-line";

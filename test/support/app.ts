@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { buildApp, type AppDeps } from "../../server/app.ts";
 import { loadConfig, type Config } from "../../server/config.ts";
-import { SecretBox } from "../../server/secrets.ts";
+import { SecretBox } from "../../core/secrets.ts";
 import { AccountStore } from "../../server/accounts/account-store.ts";
 import { pgliteBackend, type Backend, type TestDb } from "./db.ts";
 

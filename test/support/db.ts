@@ -7,7 +7,7 @@ import pg from "pg";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { openDb, type Db } from "../../server/store/db.ts";
+import { openDb, type Db } from "../../core/store/db.ts";
 import { testDatabaseUrl, uniqueName } from "./services.ts";
 
 export interface TestDb {

@@ -4,7 +4,7 @@
  * `created_at` is stored at millisecond precision (migration 002), so the
  * JavaScript Date of the last row round-trips exactly.
  */
-import { ApiError } from "../errors.ts";
+import { ApiError } from "./errors.ts";
 
 export const DEFAULT_PAGE_LIMIT = 50;
 export const MAX_PAGE_LIMIT = 200;
