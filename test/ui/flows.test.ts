@@ -165,7 +165,10 @@ describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", { timeou
     await page.getByRole("textbox", { name: "Name" }).fill("Too long a query");
 
     // Keyboard only: Add source → Google Mail → the Connection select has the focus.
-    await page.getByRole("button", { name: "Add source" }).focus();
+    // The button is disabled until the application list has loaded (a disabled button takes no focus).
+    const addSource = page.getByRole("button", { name: "Add source" });
+    await poll(() => addSource.isEnabled()).toBe(true);
+    await addSource.focus();
     await page.keyboard.press("Enter");
     const apps = page.getByRole("dialog", { name: "Choose an application" });
     await poll(() => apps.getByRole("button", { name: "Google Mail" }).evaluate((el) => el === document.activeElement)).toBe(true);
