@@ -17,7 +17,7 @@
  * `X-GM-THRID`). Known limit: a message that itself ends in `\n\r` loses that `\r`.
  */
 import type { Writable } from "node:stream";
-import { once } from "node:events";
+import { finished } from "node:stream/promises";
 import libmime from "libmime";
 import { formatLabelsHeader, parseLabelsHeader } from "./takeout-labels.ts";
 
@@ -116,35 +116,50 @@ export function mboxEntry(input: MboxEntryInput): Buffer {
 /**
  * Writes entries to a stream, honouring backpressure. `bytesWritten` counts what it was given;
  * after `flush()` all of it has reached the file (the size to checkpoint for a resume).
+ *
+ * A write error is final: the write it belongs to (or the next one) rejects with it, and so do
+ * every later `write`, `flush` and `end`. None waits for a `'drain'`, which a stream destroyed
+ * by its error never emits.
  */
 export class MboxWriter {
   bytesWritten = 0;
   messages = 0;
   private last: Promise<void> = Promise.resolve();
+  private error: Error | undefined;
   constructor(private readonly out: Writable) {}
 
   async write(input: MboxEntryInput): Promise<void> {
+    if (this.error) throw this.error;
     const entry = mboxEntry(input);
     this.bytesWritten += entry.length;
     this.messages++;
     let ok = true;
-    this.last = new Promise<void>((resolve, reject) => {
-      ok = this.out.write(entry, (err) => (err ? reject(err) : resolve()));
+    const written = new Promise<void>((resolve, reject) => {
+      ok = this.out.write(entry, (err) => {
+        if (!err) return resolve();
+        this.error ??= err;
+        reject(err);
+      });
     });
-    this.last.catch(() => {}); // reported by flush(), end() or the next drain
-    if (!ok) await once(this.out, "drain");
+    this.last = written;
+    written.catch(() => {}); // reported by flush(), end() or the next write
+    // Over the high-water mark: wait until this entry reached the file. Its callback always comes
+    // (with ERR_STREAM_DESTROYED once an earlier write failed), where a 'drain' may never.
+    if (!ok) await written;
   }
 
   /** Resolves once every entry written so far has been handed to the file (rejects with a write error). */
   async flush(): Promise<void> {
     await this.last;
+    if (this.error) throw this.error;
   }
 
   /** End the stream and wait until everything is flushed (rejects with the stream's error). */
   async end(): Promise<void> {
-    const finished = once(this.out, "finish");
-    this.out.end();
-    await finished;
+    if (this.error) throw this.error;
+    if (!this.out.writableEnded) this.out.end();
+    await finished(this.out);
+    if (this.error) throw this.error;
   }
 }
 

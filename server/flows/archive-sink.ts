@@ -27,7 +27,7 @@ type SinkPosition = Pick<RunPosition, "archiveBytes" | "archiveMessages" | "firs
 export class ArchiveSink {
   private firstDate: number | undefined;
   private lastDate: number | undefined;
-  /** A write failed: the stream destroyed itself (and closed its file), and ending it would wait for ever. */
+  /** A write failed: the file is unusable past the run's last checkpoint. */
   private broken = false;
 
   private constructor(
@@ -55,10 +55,7 @@ export class ArchiveSink {
     if (this.firstDate === undefined || date < this.firstDate) this.firstDate = date;
     if (this.lastDate === undefined || date > this.lastDate) this.lastDate = date;
     if (this.broken) throw new ApiError("insufficient_storage", "The run's archive could not be written: the run goes on from its last page.");
-    const written = this.writer.write({ raw, labels: takeoutLabelNames(record.labelIds, this.userLabels), internalDate: date, id: record.threadId || undefined });
-    // flush() settles with this entry's own write: after a failed write the stream is destroyed and
-    // MboxWriter.write would wait for a 'drain' that never comes.
-    await Promise.race([written, this.writer.flush()]).catch((err) => this.fail(err));
+    await this.writer.write({ raw, labels: takeoutLabelNames(record.labelIds, this.userLabels), internalDate: date, id: record.threadId || undefined }).catch((err) => this.fail(err));
   }
 
   /** Everything written so far is on disk: the figures to save in the run's position. */

@@ -8,6 +8,7 @@ import { createReadStream } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createWriteStream } from "node:fs";
 import os from "node:os";
+import { Writable } from "node:stream";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MboxFormatError, MboxParser, MboxWriter, asctime, labelsFromTakeout, mboxEntry, readMbox, takeoutLabelNames, type MboxMessage } from "../../connector/mbox.ts";
@@ -158,5 +159,53 @@ describe("bad and truncated input", () => {
     const parser = new MboxParser({ maxMessageBytes: 1000 });
     parser.push(Buffer.from("From - Mon Jan  1 00:00:00 2024\nSubject: big\n\n"));
     expect(() => parser.push(Buffer.alloc(2000, 0x61))).toThrow(expect.objectContaining({ problem: "too_large", line: 1 }));
+  });
+});
+
+describe("the writer on a stream whose write fails", () => {
+  /** A stream like a file on a full disk: writes past `okChunks` fail with ENOSPC, a tick later. */
+  const failingStream = (okChunks: number) => {
+    let n = 0;
+    return new Writable({
+      highWaterMark: 16, // every entry is over it: each write waits for its own entry
+      write(_chunk, _enc, cb) {
+        const fail = ++n > okChunks;
+        setImmediate(() => cb(fail ? Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" }) : null));
+      },
+    });
+  };
+  const entry = (i: number) => ({ raw: Buffer.from(`Subject: ${i}\r\n\r\nbody ${i}\r\n`), labels: ["Inbox"], internalDate: 0 });
+
+  it("rejects the write that failed instead of waiting for a drain, and every write, flush and end after it", async () => {
+    const out = failingStream(1);
+    out.on("error", () => {});
+    const writer = new MboxWriter(out);
+    await writer.write(entry(1));
+    const failed = await writer.write(entry(2)).then(() => undefined, (e: unknown) => e);
+    expect(failed).toMatchObject({ code: "ENOSPC" });
+    expect(out.destroyed).toBe(true);
+    await expect(writer.write(entry(3))).rejects.toMatchObject({ code: "ENOSPC" });
+    await expect(writer.flush()).rejects.toMatchObject({ code: "ENOSPC" });
+    await expect(writer.end()).rejects.toMatchObject({ code: "ENOSPC" });
+  });
+
+  it("rejects concurrent writes queued behind the failed one (the stream destroyed under them)", async () => {
+    const out = failingStream(0);
+    out.on("error", () => {});
+    const writer = new MboxWriter(out);
+    const results = await Promise.allSettled([1, 2, 3, 4].map((i) => writer.write(entry(i))));
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected", "rejected", "rejected"]);
+    expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ code: "ENOSPC" });
+    await expect(writer.end()).rejects.toMatchObject({ code: "ENOSPC" });
+  });
+
+  it("still waits for the file on a healthy stream: flush and end resolve with every byte written", async () => {
+    const file = path.join(dir, "healthy.mbox");
+    const writer = new MboxWriter(createWriteStream(file, { highWaterMark: 16 }));
+    for (let i = 0; i < 20; i++) await writer.write(entry(i));
+    await writer.flush();
+    await writer.end();
+    expect((await readFile(file)).length).toBe(writer.bytesWritten);
+    expect(await readAll(file)).toHaveLength(20);
   });
 });
