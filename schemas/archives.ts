@@ -1,4 +1,8 @@
-/** Request and response shapes of `/v1/archives` (SPEC §2 "Archives"). */
+/**
+ * Request and response shapes of `/v1/archives` (SPEC §2 "Archives"). The TypeScript type of an
+ * archive is derived from its schema ({@link Archive}), so the server and the panel share one shape.
+ */
+import type { FromSchema } from "json-schema-to-ts";
 import { idPattern, pageOf, resourceName } from "./connections.ts";
 
 /** The media types an upload may be sent as. */
@@ -22,6 +26,9 @@ export const archiveSchema = {
     updatedAt: { type: "string", format: "date-time" },
   },
 } as const;
+
+/** An mbox archive as the API shows it: uploaded, or written by a run's archive destination. */
+export type Archive = FromSchema<typeof archiveSchema>;
 
 export const archivePageSchema = pageOf(archiveSchema, "archives");
 

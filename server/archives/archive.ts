@@ -1,20 +1,7 @@
-/** The archive as the API shows it, and its row. */
-export interface Archive {
-  id: string;
-  name: string;
-  /** `upload`: sent with `POST /v1/archives`; `run`: written by a flow run's archive destination. */
-  origin: "upload" | "run";
-  runId: string | null;
-  /** `writing` while a run appends to it; only a `complete` archive can be downloaded or restored. */
-  status: "writing" | "complete" | "failed";
-  sizeBytes: number;
-  messageCount: number;
-  /** Earliest and latest `From ` line dates, null for an empty archive. */
-  firstDate: string | null;
-  lastDate: string | null;
-  createdAt: string;
-  updatedAt: string;
-}
+/** The archive as the API shows it (its shape is `archiveSchema`'s), and its row. */
+import type { Archive } from "../../schemas/archives.ts";
+
+export type { Archive };
 
 export interface ArchiveRow {
   id: string;

@@ -3,6 +3,7 @@
  * (SPEC §2). Errors come back as {@link ApiError} carrying the API's code,
  * message and per-field details.
  */
+import type { Archive } from "../../schemas/archives.ts";
 
 export interface Scope {
   scope: string;
@@ -103,19 +104,8 @@ export interface FlowInput {
   enabled?: boolean;
 }
 
-/** An mbox archive: uploaded, or written by a run's archive destination. */
-export interface Archive {
-  id: string;
-  name: string;
-  origin: "upload" | "run";
-  runId: string | null;
-  status: "writing" | "complete" | "failed";
-  sizeBytes: number;
-  messageCount: number;
-  firstDate: string | null;
-  lastDate: string | null;
-  createdAt: string;
-}
+/** An mbox archive: uploaded, or written by a run's archive destination (its shape is the API's schema). */
+export type { Archive };
 
 export interface Flow extends FlowInput {
   id: string;
