@@ -6,6 +6,8 @@ const resourceId = { type: "string", minLength: 1, maxLength: 64, pattern: idPat
 const labelIds = { type: "array", minItems: 1, maxItems: 100, uniqueItems: true, items: { type: "string", minLength: 1, maxLength: 200 } } as const;
 const template = { type: "string", maxLength: 10_000 } as const;
 export const MAX_DESTINATIONS = 10;
+/** The largest `maxMessages` a flow may set: well past any real mailbox, and a safe integer everywhere. */
+export const MAX_MESSAGES_CAP = 100_000_000;
 
 export const exportSchema = {
   type: "object",
@@ -19,8 +21,8 @@ export const exportSchema = {
     maxMessages: {
       type: "integer",
       minimum: 1,
-      maximum: 10_000,
-      description: "At most this many messages per run. Default 500; a flow with an archive destination has no limit (the whole mailbox) unless it is set.",
+      maximum: MAX_MESSAGES_CAP,
+      description: "An optional cap: at most this many messages per run. Unset (the default): no limit, the run pages through every message the query and labels match, in bounded memory.",
     },
     includeSpamTrash: { type: "boolean", description: "Spam and trash too. Default false; true for a flow with an archive destination (a whole-mailbox backup)." },
     incremental: {

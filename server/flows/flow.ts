@@ -60,15 +60,13 @@ export interface FlowInput {
   destinations: FlowDestinationInput[];
 }
 
-/** Messages a run exports when the flow sets no `maxMessages` and has no archive destination. */
-export const DEFAULT_MAX_MESSAGES = 500;
-
 /**
- * The export settings with every default filled in. A flow with an archive destination (a
- * backup) has no message limit unless it sets one, and takes spam and trash too.
+ * The export settings with every default filled in. No message limit unless the flow sets
+ * `maxMessages` (an optional cap): a run pages through everything its query and labels match.
+ * A flow with an archive destination (a backup) takes spam and trash too, as Takeout does.
  */
-export function withExportDefaults(spec: Partial<ExportSpec> | undefined, opts: { unlimited?: boolean } = {}): ExportSpec {
-  return { format: "full", attachments: "metadata", ...(opts.unlimited ? { includeSpamTrash: true } : { maxMessages: DEFAULT_MAX_MESSAGES }), incremental: false, ...spec };
+export function withExportDefaults(spec: Partial<ExportSpec> | undefined, opts: { backup?: boolean } = {}): ExportSpec {
+  return { format: "full", attachments: "metadata", ...(opts.backup ? { includeSpamTrash: true } : {}), incremental: false, ...spec };
 }
 
 const invalid = (field: string, message: string) => new ApiError("validation_failed", `${field} ${message}.`, [{ field, message }]);
@@ -76,7 +74,7 @@ const invalid = (field: string, message: string) => new ApiError("validation_fai
 /** The source as stored: an archive source keeps only its archive. */
 export function storedSource(source: FlowInput["source"], destinations: FlowDestinationInput[]): FlowSource {
   if (isArchiveSource(source)) return { application: "archive", archiveId: source.archiveId } as FlowSource;
-  return { connectionId: source.connectionId, export: withExportDefaults(source.export, { unlimited: destinations.some(isArchiveDestination) }) };
+  return { connectionId: source.connectionId, export: withExportDefaults(source.export, { backup: destinations.some(isArchiveDestination) }) };
 }
 
 /** Rules the JSON Schema cannot say: which fields go with which application and action, and in-place actions on the source's own messages. */

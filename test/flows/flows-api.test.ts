@@ -36,9 +36,11 @@ describe("the flows API", () => {
     const flow = created.json();
     expect(flow).toMatchObject({
       name: "Backup",
-      source: { connectionId: src.connectionId, export: { query: "invoice", format: "full", attachments: "metadata", maxMessages: 500, incremental: false } },
+      source: { connectionId: src.connectionId, export: { query: "invoice", format: "full", attachments: "metadata", incremental: false } },
       destinations: [{ connectionId: dst.connectionId, import: { action: "insert" } }],
     });
+    // No message limit unless the flow sets one (issue 11): no default cap is filled in.
+    expect(flow.source.export).not.toHaveProperty("maxMessages");
     expect(flow.id).toMatch(/^flw_/);
     expect((await w.a.get(`/v1/flows/${flow.id}`)).json()).toEqual(flow);
     expect((await w.a.post("/v1/flows", body())).json().error.code).toBe("name_taken");
@@ -63,12 +65,25 @@ describe("the flows API", () => {
     ["eleven destinations", { destinations: Array.from({ length: 11 }, () => ({ connectionId: "con_x", import: { action: "insert" } })) }],
     ["an unknown action", { destinations: [{ connectionId: "con_x", import: { action: "forward" } }] }],
     ["an unknown field", { source: { connectionId: "con_x", export: { q: "x" } } }],
-    ["maxMessages over 10000", { source: { connectionId: "con_x", export: { maxMessages: 10_001 } } }],
+    ["maxMessages over 100,000,000", { source: { connectionId: "con_x", export: { maxMessages: 100_000_001 } } }],
+    ["maxMessages 0", { source: { connectionId: "con_x", export: { maxMessages: 0 } } }],
+    ["a fractional maxMessages", { source: { connectionId: "con_x", export: { maxMessages: 1.5 } } }],
     ["a bad format", { source: { connectionId: "con_x", export: { format: "html" } } }],
   ])("refuses %s with 400", async (_what, change) => {
     const res = await w.a.post("/v1/flows", { ...body(), ...change });
     expect(res.statusCode).toBe(400);
     expect(res.json().error.code).toBe("validation_failed");
+  });
+
+  it("keeps maxMessages as an optional cap of any size, on every kind of flow", async () => {
+    for (const [name, maxMessages] of [["Big cap", 250_000], ["Largest cap", 100_000_000]] as const) {
+      const res = await w.a.post("/v1/flows", { ...body(), name, source: { connectionId: src.connectionId, export: { maxMessages } } });
+      expect(res.statusCode, res.body).toBe(201);
+      expect(res.json().source.export.maxMessages).toBe(maxMessages);
+    }
+    // A Gmail-to-Gmail flow with no cap exports every matching message (here both), not a default few.
+    const all = await w.flow({ ...body(), name: "Everything", source: { connectionId: src.connectionId, export: {} } });
+    expect((await w.run(all)).progress).toEqual({ exported: 2, imported: 2, failed: 0 });
   });
 
   it("refuses rules the schema cannot say", async () => {
