@@ -4,9 +4,10 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { consentPage, errorPage } from "./consent-page.ts";
 import { all, asForm, first, type FormValues } from "./form.ts";
+import { rememberNonce } from "./id-tokens.ts";
 import { newAuthCode } from "./ids.ts";
 import { isKnownScope, isSignInScope } from "./scopes.ts";
-import { AUTH_CODE_TTL_MS, type Client, type EmulatorState, type Grant } from "./state.ts";
+import { AUTH_CODE_TTL_MS, type AuthCode, type Client, type EmulatorState, type Grant } from "./state.ts";
 import { PKCE_VALUE } from "./token-routes.ts";
 
 type Checked = { ok: true; client: Client; redirectUri: string; scopes: string[] } | { ok: false; html: string; status: number };
@@ -68,7 +69,7 @@ function redirectWithCode(
   const prompt = (first(form.prompt) ?? "").split(/\s+/);
   const offline = first(form.access_type) === "offline";
   const code = newAuthCode();
-  state.codes.set(code, {
+  const issued: AuthCode = {
     grantId: grant.id,
     clientId: checked.client.clientId,
     redirectUri: checked.redirectUri,
@@ -78,7 +79,9 @@ function redirectWithCode(
     issueRefreshToken: offline && (!grant.refreshIssued || prompt.includes("consent")),
     expiresAt: state.now() + AUTH_CODE_TTL_MS,
     used: false,
-  });
+  };
+  state.codes.set(code, issued);
+  rememberNonce(issued, first(form.nonce));
   return redirectWith(reply, checked.redirectUri, [
     ["state", first(form.state)],
     ["code", code],

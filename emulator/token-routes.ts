@@ -5,6 +5,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { GoogleError, oauthError } from "./errors.ts";
 import { asForm, first, type FormValues } from "./form.ts";
+import { idTokenFor, nonceOf } from "./id-tokens.ts";
 import { newAccessToken, newRefreshToken } from "./ids.ts";
 import { TESTING_REFRESH_TTL_SECONDS, type Client, type EmulatorState, type Grant } from "./state.ts";
 
@@ -101,7 +102,8 @@ function exchangeCode(state: EmulatorState, client: Client, form: FormValues): R
     body.refresh_token = token;
     if (client.testing) body.refresh_token_expires_in = TESTING_REFRESH_TTL_SECONDS;
   }
-  return { ...body, scope: code.scopes.join(" "), token_type: "Bearer" };
+  const idToken = idTokenFor(state, { clientId: client.clientId, email: grant.email, scopes: code.scopes, accessToken: String(body.access_token), nonce: nonceOf(code) });
+  return { ...body, scope: code.scopes.join(" "), token_type: "Bearer", ...(idToken ? { id_token: idToken } : {}) };
 }
 
 function refresh(state: EmulatorState, client: Client, form: FormValues): Record<string, unknown> {
@@ -127,7 +129,9 @@ function refresh(state: EmulatorState, client: Client, form: FormValues): Record
     body.refresh_token = next;
   }
   if (token.expiresAt !== undefined) body.refresh_token_expires_in = Math.max(0, Math.floor((token.expiresAt - state.now()) / 1000));
-  return { ...body, scope: token.scopes.join(" "), token_type: "Bearer" };
+  // Google answers a refresh with a new ID token too (no nonce: there is no authorization request).
+  const idToken = idTokenFor(state, { clientId: client.clientId, email: grant.email, scopes: token.scopes, accessToken: String(body.access_token) });
+  return { ...body, scope: token.scopes.join(" "), token_type: "Bearer", ...(idToken ? { id_token: idToken } : {}) };
 }
 
 export function tokenRoutes(app: FastifyInstance, state: EmulatorState): void {
@@ -146,7 +150,11 @@ export function tokenRoutes(app: FastifyInstance, state: EmulatorState): void {
   app.post("/revoke", async (request, reply) => {
     const value = first(asForm(request.body).token) ?? first((request.query as FormValues).token);
     if (!value) throw oauthError(400, "invalid_request", "Missing required parameter: token");
-    const grantId = state.accessTokens.get(value)?.grantId ?? state.refreshTokens.get(value)?.grantId;
+    // A refresh token rotated out is no longer valid: revoking it is revoking an unknown token
+    // (RFC 7009 §2.2), and the grant lives on with its successor. A client that revokes a token it
+    // has since replaced leaves the grant alive, as it would at any rotating server.
+    const refreshToken = state.refreshTokens.get(value);
+    const grantId = state.accessTokens.get(value)?.grantId ?? (refreshToken?.retired ? undefined : refreshToken?.grantId);
     const grant = grantId === undefined ? undefined : state.liveGrant(grantId);
     if (!grant) throw oauthError(400, "invalid_token", "Token expired or revoked");
     // Revoking either token revokes the whole grant, as Google does.

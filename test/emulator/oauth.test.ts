@@ -1,4 +1,5 @@
-import { CodeChallengeMethod } from "google-auth-library";
+import { createHash, createPublicKey } from "node:crypto";
+import { CodeChallengeMethod, OAuth2Client } from "google-auth-library";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authErrorBody, authorize, consent, failure, gmailFor, harness, REDIRECT, SCOPES, type Harness } from "./helpers.ts";
 
@@ -201,5 +202,100 @@ describe("revoke and userinfo", () => {
     const anon = await fetch(`${h.base}/oauth2/v2/userinfo`, { headers: { authorization: "Bearer nope" } });
     expect(anon.status).toBe(401);
     expect(await anon.json()).toEqual(authErrorBody);
+  });
+});
+
+describe("ID tokens (openid) and the certs endpoints", () => {
+  /** Consent with PKCE and a nonce, then the raw token response (what any OpenID client reads). */
+  async function signIn(email: string, scopes: string[], nonce?: string) {
+    const client = await h.client();
+    const auth = h.oauth(client);
+    const { codeVerifier, codeChallenge } = await auth.generateCodeVerifierAsync();
+    const url = new URL(auth.generateAuthUrl({ access_type: "offline", scope: scopes, code_challenge: codeChallenge, code_challenge_method: CodeChallengeMethod.S256 }));
+    if (nonce) url.searchParams.set("nonce", nonce);
+    const result = await consent(url.toString(), { email });
+    const code = result.location?.searchParams.get("code");
+    if (!code) throw new Error(`no code: ${result.status}`);
+    const res = await fetch(`${h.base}/token`, {
+      method: "POST",
+      body: new URLSearchParams({ grant_type: "authorization_code", code, code_verifier: codeVerifier, redirect_uri: REDIRECT, client_id: client.clientId, client_secret: client.clientSecret }),
+    });
+    expect(res.status).toBe(200);
+    return { client, body: (await res.json()) as Record<string, any> };
+  }
+
+  /** google-auth-library's verifier, fetching the emulator's keys where Google's would be. */
+  function verifier(client: { clientId: string; clientSecret: string }) {
+    return new OAuth2Client({
+      clientId: client.clientId,
+      endpoints: { oauth2FederatedSignonPemCertsUrl: `${h.base}/oauth2/v1/certs`, oauth2FederatedSignonJwkCertsUrl: `${h.base}/oauth2/v3/certs` },
+    });
+  }
+
+  it("signs an ID token that google-auth-library's verifyIdToken accepts, with Google's claims and the nonce", async () => {
+    const { client, body } = await signIn("Id.Token@x.test", ["openid", "email", SCOPES.readonly], "n-0S6_WzA2Mj");
+    expect(typeof body.id_token).toBe("string");
+    const ticket = await verifier(client).verifyIdToken({ idToken: body.id_token, audience: client.clientId });
+    const claims = ticket.getPayload()!;
+    expect(claims).toMatchObject({ iss: "https://accounts.google.com", aud: client.clientId, azp: client.clientId, email: "id.token@x.test", email_verified: true, nonce: "n-0S6_WzA2Mj" });
+    expect(claims.sub).toMatch(/^\d+$/);
+    expect(claims.exp - claims.iat).toBe(3600);
+    // at_hash binds the ID token to the access token beside it (OpenID Connect Core §3.1.3.6).
+    expect(claims.at_hash).toBe(createHash("sha256").update(body.access_token).digest().subarray(0, 16).toString("base64url"));
+    // The same sub as userinfo's.
+    const info = await fetch(`${h.base}/v1/userinfo`, { headers: { authorization: `Bearer ${body.access_token}` } });
+    expect((await info.json()).sub).toBe(claims.sub);
+  });
+
+  it("publishes the same key as a JWKS at /oauth2/v3/certs; a token for another client or altered does not verify", async () => {
+    const { client, body } = await signIn("jwks@x.test", ["openid", "email"]);
+    const jwks = await (await fetch(`${h.base}/oauth2/v3/certs`)).json();
+    const kid = JSON.parse(Buffer.from(body.id_token.split(".")[0], "base64url").toString()).kid;
+    const jwk = jwks.keys.find((k: { kid: string }) => k.kid === kid);
+    expect(jwk).toMatchObject({ kty: "RSA", alg: "RS256", use: "sig" });
+    const pem = createPublicKey({ key: jwk, format: "jwk" }).export({ type: "spki", format: "pem" }).toString();
+    const ticket = await verifier(client).verifySignedJwtWithCertsAsync(body.id_token, { [kid]: pem }, client.clientId, ["https://accounts.google.com"]);
+    expect(ticket.getPayload()!.email).toBe("jwks@x.test");
+    expect(ticket.getPayload()!.nonce).toBeUndefined();
+
+    const other = await h.client();
+    await expect(verifier(other).verifyIdToken({ idToken: body.id_token, audience: other.clientId })).rejects.toThrow(/audience/i);
+    const [head, payload, sig] = body.id_token.split(".");
+    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, "base64url").toString()), email: "ceo@x.test" })).toString("base64url");
+    await expect(verifier(client).verifyIdToken({ idToken: `${head}.${forged}.${sig}`, audience: client.clientId })).rejects.toThrow(/signature/i);
+  });
+
+  it("issues no ID token without openid, and a fresh one (no nonce) on refresh", async () => {
+    const plain = await signIn("no-openid@x.test", [SCOPES.email, SCOPES.readonly]);
+    expect(plain.body.id_token).toBeUndefined();
+    const { client, body } = await signIn("refresh-id@x.test", ["openid", "email", SCOPES.readonly], "nonce-1");
+    const res = await fetch(`${h.base}/token`, {
+      method: "POST",
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: body.refresh_token, client_id: client.clientId, client_secret: client.clientSecret }),
+    });
+    const refreshed = await res.json();
+    const claims = (await verifier(client).verifyIdToken({ idToken: refreshed.id_token, audience: client.clientId })).getPayload()!;
+    expect(claims).toMatchObject({ email: "refresh-id@x.test", aud: client.clientId });
+    expect(claims.nonce).toBeUndefined();
+  });
+});
+
+describe("revoking a rotated-out refresh token", () => {
+  it("answers invalid_token and leaves the grant alive with its successor, as a rotating server does", async () => {
+    await h.admin("PUT", "/_admin/settings", { rotateRefreshTokens: true });
+    try {
+      const { client, tokens } = await authorize(h, { email: "rotated-revoke@x.test", scopes: [SCOPES.readonly] });
+      const form = (extra: Record<string, string>) => new URLSearchParams({ client_id: client.clientId, client_secret: client.clientSecret, ...extra });
+      const rotated = await (await fetch(`${h.base}/token`, { method: "POST", body: form({ grant_type: "refresh_token", refresh_token: tokens.refresh_token! }) })).json();
+      expect(rotated.refresh_token).not.toBe(tokens.refresh_token);
+      const revoke = await fetch(`${h.base}/revoke`, { method: "POST", body: form({ token: tokens.refresh_token! }) });
+      expect(revoke.status).toBe(400);
+      expect((await revoke.json()).error).toBe("invalid_token");
+      // The successor still works: revoking what one replaced ends nothing.
+      const again = await fetch(`${h.base}/token`, { method: "POST", body: form({ grant_type: "refresh_token", refresh_token: rotated.refresh_token }) });
+      expect(again.status).toBe(200);
+    } finally {
+      await h.admin("PUT", "/_admin/settings", { rotateRefreshTokens: false });
+    }
   });
 });

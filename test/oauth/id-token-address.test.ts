@@ -1,0 +1,101 @@
+/**
+ * The account's address comes from the ID token the emulator signs (GOOGLE.md "Sign-in identity"),
+ * verified against its keys at GOOGLE_CERTS_URL, standalone and in the sandbox. The userinfo URL
+ * points at a closed port, so an authorization that still learns the address took it from the
+ * ID token; keys of another issuer make the same flow fail with nothing changed.
+ */
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { prepareSandbox, SANDBOX_USER } from "../../server/sandbox.ts";
+import { api, startTestApp, type TestApp } from "../support/app.ts";
+import { authorizeConnection, startGoogle, type TestGoogle } from "../support/google.ts";
+
+const READONLY = "https://www.googleapis.com/auth/gmail.readonly";
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+describe("address from the ID token against a standalone emulator", () => {
+  let google: TestGoogle;
+  let impostor: TestGoogle;
+  let deadUserinfo: string;
+  const apps: TestApp[] = [];
+
+  beforeAll(async () => {
+    google = await startGoogle();
+    impostor = await startGoogle();
+    deadUserinfo = `http://127.0.0.1:${await freePort()}/oauth2/v2/userinfo`;
+  });
+  afterAll(async () => {
+    for (const t of apps) await t.close();
+    await google?.close();
+    await impostor?.close();
+  });
+
+  async function connectionOn(env: Record<string, string>) {
+    const t = await startTestApp({ env: { PUBLIC_URL: "http://mailbridge.test", ...google.env, GOOGLE_USERINFO_URL: deadUserinfo, ...env } });
+    apps.push(t);
+    const client = await google.newClient([t.config.callbackUrl]);
+    const a = api(t.app, t.adminToken);
+    const iclient = await a.post("/v1/iclients", { name: "ic", application: "gmail", ...client });
+    const connection = await a.post("/v1/connections", { name: "c", application: "gmail", scopes: [READONLY], iClientId: iclient.json().id });
+    expect(connection.statusCode, connection.body).toBe(201);
+    return { t, a, id: connection.json().id as string };
+  }
+
+  it("sets the connection online with the address the verified ID token carries, without userinfo", async () => {
+    const user = await google.newUser("Signed.In@Example.com");
+    const { t, a, id } = await connectionOn({});
+    const callback = await authorizeConnection(t.app, t.adminToken, id, { email: user });
+    expect(callback.statusCode, callback.body).toBe(200);
+    expect((await a.get(`/v1/connections/${id}`)).json()).toMatchObject({ status: "online", email: "signed.in@example.com", missingScopes: [] });
+  });
+
+  it("refuses an ID token the configured keys did not sign: the connection is not changed", async () => {
+    const user = await google.newUser();
+    const { t, a, id } = await connectionOn({ GOOGLE_CERTS_URL: `${impostor.baseUrl}/oauth2/v3/certs` });
+    const callback = await authorizeConnection(t.app, t.adminToken, id, { email: user });
+    expect(callback.statusCode).toBe(400);
+    expect(callback.body).toContain("id_token_invalid");
+    expect((await a.get(`/v1/connections/${id}`)).json()).toMatchObject({ status: "unauthorized" });
+  });
+
+  it("refuses an ID token from another issuer than GOOGLE_ISSUER", async () => {
+    const user = await google.newUser();
+    const { t, a, id } = await connectionOn({ GOOGLE_ISSUER: "https://issuer.example" });
+    // The emulator's redirect carries no iss parameter: the ID token's iss is the check that fails.
+    const callback = await authorizeConnection(t.app, t.adminToken, id, { email: user });
+    expect(callback.statusCode).toBe(400);
+    expect(callback.body).toContain("id_token_invalid");
+    expect((await a.get(`/v1/connections/${id}`)).json().status).toBe("unauthorized");
+  });
+});
+
+describe("address from the ID token in the sandbox", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    const port = await freePort();
+    const dead = await freePort();
+    t = await startTestApp({
+      env: { GOOGLE_SANDBOX: "true", PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, GOOGLE_USERINFO_URL: `http://127.0.0.1:${dead}/userinfo` },
+    });
+    await t.app.listen({ port, host: "127.0.0.1" });
+    await prepareSandbox(t.app, t.config, { db: t.store.db, secrets: t.secrets });
+  }, 60_000);
+  afterAll(() => t?.close());
+
+  it("authorizes the demo user with the address from the ID token the mounted emulator signed", async () => {
+    expect(t.config.googleCertsUrl).toBe(`${t.config.publicUrl}/sandbox/google/oauth2/v3/certs`);
+    const a = api(t.app, t.adminToken);
+    const iclient = (await a.get("/v1/iclients")).json().items.find((i: { name: string }) => i.name === "Sandbox client");
+    const res = await a.post("/v1/connections", { name: "demo", application: "gmail", scopes: [READONLY], iClientId: iclient.id });
+    const callback = await authorizeConnection(t.app, t.adminToken, res.json().id, { email: SANDBOX_USER });
+    expect(callback.statusCode, callback.body).toBe(200);
+    expect((await a.get(`/v1/connections/${res.json().id}`)).json()).toMatchObject({ status: "online", email: SANDBOX_USER });
+  });
+});
