@@ -85,7 +85,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   const app = Fastify({
     logger: logger as any,
     bodyLimit: config.bodyLimit,
-    trustProxy: false,
+    trustProxy: config.trustProxy, // TRUST_PROXY: off unless the operator names the proxies
     return503OnClosing: true,
     forceCloseConnections: true,
     // Every answer in the API's error shape: the router's own errors (a malformed %-escape, an
@@ -125,7 +125,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   await app.register(applicationRoutes);
   const iclients = new IClientStore(deps.db, deps.secrets, { callbackUrl: config.callbackUrl });
   const connections = new ConnectionStore(deps.db, { callbackUrl: config.callbackUrl, hasPlatformClient: !!config.platformClient });
-  await app.register(iClientRoutes, { iclients });
+  await app.register(iClientRoutes, { iclients, usage: (id) => gmail.dailyUsage(id) }); // gmail: below, built before any request
   const archives = new ArchiveStore(deps.db, { dir: config.archiveDir, fs: deps.archiveFs });
   app.decorate("archives", archives);
   app.addHook("onReady", () => archives.init()); // creates ARCHIVE_DIR and checks the cluster shares it
@@ -156,7 +156,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
     connections,
     remove: (accountId, id) => authorization.deleteConnection(accountId, id, app.log),
   });
-  const gmail = new GmailRunner({ connections, tokens, gate, budget, quota: config.gmailQuota, endpoints: config.google, log: app.log, backoff: deps.backoff, clock: deps.quotaClock, metrics: quotaMetrics(metricsRegistry) });
+  const gmail = new GmailRunner({ connections, tokens, gate, budget, quota: config.gmailQuota, endpoints: config.google, log: app.log, backoff: deps.backoff, clock: deps.quotaClock, metrics: quotaMetrics(metricsRegistry), allowsBilledUsage: (id) => iclients.allowsBilledUsage(id) });
   app.decorate("gmail", gmail);
   let triggers: Triggers | undefined; // created next: the flows' hooks call into it
   const hooks = { exportSpec: (flow: any, run: any) => triggers!.exportSpec(flow, run), runEnded: async (runId: string) => triggers?.runEnded(runId) };

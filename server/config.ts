@@ -75,6 +75,13 @@ export interface Config {
    * and their `email` (`GMAIL_PUSH_SERVICE_ACCOUNT`, unset: any Google-signed).
    */
   gmailPush: { topic?: string; audience: string; serviceAccount?: string };
+  /**
+   * Which reverse proxies' `X-Forwarded-For` to believe for the client IP (per-IP rate limits),
+   * Fastify's `trustProxy`: `TRUST_PROXY` = `true` (any), a hop count, or a comma-separated list
+   * of proxy addresses/CIDRs.
+   * @defaultValue false (the socket's address)
+   */
+  trustProxy: boolean | string | ((address: string, hop: number) => boolean);
 }
 
 const url = { type: "string", format: "uri", pattern: "^https?://" };
@@ -107,6 +114,7 @@ const envSchema = {
     GMAIL_PUSH_TOPIC: { type: "string", pattern: "^projects/[^/\\s]+/topics/[^/\\s]+$" },
     GMAIL_PUSH_AUDIENCE: { type: "string", minLength: 1, maxLength: 2000 },
     GMAIL_PUSH_SERVICE_ACCOUNT: { type: "string", pattern: "^[^@\\s]+@[^@\\s]+$" },
+    TRUST_PROXY: { type: "string", pattern: "^(true|false|[0-9]{1,2}|[0-9A-Fa-f:./]+(\\s*,\\s*[0-9A-Fa-f:./]+)*)$" },
     LOG_LEVEL: { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
   },
   dependencies: {
@@ -127,6 +135,16 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** `TRUST_PROXY` as Fastify's `trustProxy`: a boolean, a hop count, or the proxies' addresses. */
+function trustProxyOf(value: string | undefined): Config["trustProxy"] {
+  if (value === undefined || value === "false") return false;
+  if (value === "true") return true;
+  if (!/^[0-9]+$/.test(value)) return value.replace(/\s+/g, "");
+  // A hop count as proxy-addr takes it (Fastify's types have no number): trust the nearest N.
+  const hops = Number(value);
+  return (_address, hop) => hop < hops;
+}
 
 /**
  * Validate the environment (and `--sandbox` in argv) into a frozen Config.
@@ -178,6 +196,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = process.argv
       ? Object.freeze({ clientId: v.GOOGLE_CLIENT_ID, clientSecret: v.GOOGLE_CLIENT_SECRET })
       : undefined,
     logLevel: v.LOG_LEVEL ?? "info",
+    trustProxy: trustProxyOf(v.TRUST_PROXY),
     bodyLimit: DEFAULT_BODY_LIMIT,
     gmailPush: Object.freeze({ topic: v.GMAIL_PUSH_TOPIC ?? (sandbox ? SANDBOX_PUSH_TOPIC : undefined), audience: v.GMAIL_PUSH_AUDIENCE ?? `${publicUrl}/hooks/gmail`, serviceAccount: v.GMAIL_PUSH_SERVICE_ACCOUNT }),
     gmailQuota: Object.freeze({

@@ -11,9 +11,14 @@
  *
  * Sign-in, the OAuth callback and push hooks are rate limited per client IP,
  * in Redis when the service runs as a cluster, answering 429 `rate_limited`
- * with Retry-After.
+ * with Retry-After. A `/hooks/*` route that sets `config.rateLimit: false`
+ * counts only what it calls {@link hookFailureLimiter} for (`/hooks/gmail`:
+ * pushes that fail verification or are malformed), so a sender that proves
+ * who it is (Google's Pub/Sub, pushing from few addresses) is never throttled.
+ * Behind a reverse proxy the client IP comes from `X-Forwarded-For` only when
+ * `TRUST_PROXY` says which proxies to believe (config `trustProxy`).
  */
-import type { FastifyInstance, RouteOptions } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from "fastify";
 import helmet, { type FastifyHelmetOptions } from "@fastify/helmet";
 import rateLimit, { type RateLimitOptions } from "@fastify/rate-limit";
 import type { Redis } from "ioredis";
@@ -26,7 +31,7 @@ import { CALLBACK_PAGE_HASHES } from "./oauth/callback-page.ts";
 export const SESSION_RATE_LIMIT = { max: 10, timeWindow: 60_000 };
 /** OAuth callback requests per client IP and minute. */
 export const CALLBACK_RATE_LIMIT = { max: 60, timeWindow: 60_000 };
-/** Push hook requests (`/hooks/*`) per client IP and minute. */
+/** Push hook requests (`/hooks/*`) per client IP and minute; `/hooks/gmail` counts only its failures. */
 export const HOOKS_RATE_LIMIT = { max: 600, timeWindow: 60_000 };
 
 /**
@@ -87,7 +92,8 @@ export async function installSecurity(app: FastifyInstance, opts: SecurityOption
   app.addHook("onRoute", (route) => {
     const url = route.url ?? "";
     const limit = rateLimitFor(route.method, url);
-    if (limit) route.config = { ...route.config, rateLimit: limit } as typeof route.config;
+    // A route that set `rateLimit: false` counts its own failures (hookFailureLimiter).
+    if (limit && (route.config as { rateLimit?: unknown } | undefined)?.rateLimit === undefined) route.config = { ...route.config, rateLimit: limit } as typeof route.config;
     if (route.helmet !== undefined) return;
     if (url === "/oauth2/callback") {
       // `unsafe-none`: the popup came back from Google's origin and must still reach its opener.
@@ -115,6 +121,18 @@ export async function installSecurity(app: FastifyInstance, opts: SecurityOption
     errorResponseBuilder: (_request, context) =>
       new ApiError("rate_limited", `Too many requests: try again in ${Math.max(1, Math.ceil(context.ttl / 1000))} seconds.`),
   });
+}
+
+/**
+ * The `/hooks/*` per-IP limit as a hook to call for a failed request only: it counts the
+ * request and throws the 429 `rate_limited` (with Retry-After) once the address is over
+ * {@link HOOKS_RATE_LIMIT}. Call it at most once per request.
+ */
+export function hookFailureLimiter(app: FastifyInstance): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const limit = app.rateLimit(HOOKS_RATE_LIMIT);
+  return async (request, reply) => {
+    await limit.call(app, request, reply);
+  };
 }
 
 function rateLimitFor(method: RouteOptions["method"], url: string): RateLimitOptions | undefined {

@@ -1,7 +1,9 @@
 /**
  * `POST /hooks/gmail`: Cloud Pub/Sub push requests carrying Gmail notifications (SPEC §2
- * "Push endpoint"). Public (no API token; the push JWT is the credential) and rate limited per
- * IP like every `/hooks/*` route. A JWT that does not verify answers 401 and nothing is
+ * "Push endpoint"). Public (no API token; the push JWT is the credential). Only failures count
+ * against the `/hooks/*` per-IP limit (a JWT that does not verify, a malformed body): Google
+ * pushes every mailbox's notifications from a few addresses, so a verified push is never
+ * throttled, while a forger gets 429 once over the limit. A JWT that does not verify answers 401 and nothing is
  * recorded; a body that is not a Pub/Sub push of a Gmail notification answers 400; the hint of
  * a watched address is persisted before the 204, and handled after it; an address no enabled
  * flow watches is acknowledged and dropped, its content not logged.
@@ -9,6 +11,7 @@
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../../core/errors.ts";
 import type { GmailPush } from "../triggers/gmail-push.ts";
+import { hookFailureLimiter } from "../security.ts";
 import { PushAuthError, PushVerifier, type PushAuthOptions } from "../triggers/push-auth.ts";
 
 export interface HookRoutesOptions {
@@ -58,10 +61,11 @@ export function notificationOf(data: string): { emailAddress: string; historyId:
 
 export async function hookRoutes(app: FastifyInstance, opts: HookRoutesOptions): Promise<void> {
   const verifier = new PushVerifier(opts.auth);
+  const countFailure = hookFailureLimiter(app);
   app.post(
     "/hooks/gmail",
     {
-      config: { public: true },
+      config: { public: true, rateLimit: false },
       schema: { hide: true, body: pushBody },
       // Authentication before the body is looked at: a forged push learns nothing.
       onRequest: async (request) => {
@@ -72,6 +76,12 @@ export async function hookRoutes(app: FastifyInstance, opts: HookRoutesOptions):
           request.log.warn({ reason: err.message }, "push rejected: its JWT did not verify");
           throw new ApiError("unauthorized", "The push request's JWT did not verify.");
         }
+      },
+      // Every refusal of the caller's making (401, 400, 413, 415) counts; over the limit it becomes the 429.
+      errorHandler: async (err, request, reply) => {
+        const status = err instanceof ApiError ? err.status : (err as { statusCode?: number }).statusCode;
+        if (status !== undefined && status >= 400 && status < 500 && status !== 429) await countFailure(request, reply);
+        throw err;
       },
     },
     async (request, reply) => {
