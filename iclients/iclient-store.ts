@@ -48,9 +48,9 @@ export class IClientStore {
     const id = newId("icl");
     return this.write(input.name, async (q) => {
       await q.query(
-        `INSERT INTO iclients (id, account_id, name, application, client_id, client_secret_sealed, redirect_uris)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)`,
-        [id, accountId, input.name, input.application, cred.clientId, this.secrets.seal(cred.clientSecret!), json(cred.redirectUris ?? null)],
+        `INSERT INTO iclients (id, account_id, name, application, client_id, client_secret_sealed, redirect_uris, allow_billed_usage)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)`,
+        [id, accountId, input.name, input.application, cred.clientId, this.secrets.seal(cred.clientSecret!), json(cred.redirectUris ?? null), input.allowBilledUsage ?? false],
       );
       return this.get(accountId, id, q);
     });
@@ -72,6 +72,7 @@ export class IClientStore {
         sets.push(`${column} = $${params.length}${cast}`);
       };
       if (input.name !== undefined && input.name !== current.name) set("name", input.name);
+      if (input.allowBilledUsage !== undefined && input.allowBilledUsage !== current.allow_billed_usage) set("allow_billed_usage", input.allowBilledUsage);
       if (cred.clientSecret !== undefined) set("client_secret_sealed", this.secrets.seal(cred.clientSecret));
       if (cred.redirectUris !== undefined) set("redirect_uris", json(cred.redirectUris), "::jsonb");
       const newClientId = cred.clientId !== undefined && cred.clientId !== current.client_id;
@@ -109,6 +110,15 @@ export class IClientStore {
     return { clientId: rows[0].client_id, clientSecret: this.secrets.open(rows[0].client_secret_sealed) };
   }
 
+  /**
+   * Whether the iClient allows Gmail usage past the daily billing threshold (any account: the
+   * Gmail choke point knows the iClient by id only). False for an unknown iClient.
+   */
+  async allowsBilledUsage(iClientId: string): Promise<boolean> {
+    const rows = await this.db.query("SELECT allow_billed_usage FROM iclients WHERE id = $1", [iClientId]);
+    return rows[0]?.allow_billed_usage === true;
+  }
+
   /** True when the iClient exists in this account (used when a connection names one). */
   async exists(accountId: string, id: string, q: Queryable = this.db): Promise<boolean> {
     return (await q.query("SELECT 1 FROM iclients WHERE id = $1 AND account_id = $2", [id, accountId])).length > 0;
@@ -139,6 +149,7 @@ export class IClientStore {
       clientSecretHint: secretHint(this.secrets.open(r.client_secret_sealed)),
       callbackUrlRegistered: callbackRegistered(r.redirect_uris, this.opts.callbackUrl),
       usedBy: r.used_by,
+      allowBilledUsage: r.allow_billed_usage === true,
       createdAt: new Date(r.created_at).toISOString(),
       updatedAt: new Date(r.updated_at).toISOString(),
     };

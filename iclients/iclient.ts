@@ -15,6 +15,12 @@ export interface IClient {
   /** null when unknown (created from id and secret); false when the imported JSON lacks our callback URL. */
   callbackUrlRegistered: boolean | null;
   usedBy: { id: string; name: string }[];
+  /**
+   * Gmail calls may go on past Google's daily billing threshold (`GMAIL_PROJECT_DAILY_UNITS`), where
+   * usage is charged; when false, runs pause with `daily_quota_reached` until the next UTC day.
+   * @defaultValue false
+   */
+  allowBilledUsage: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -26,6 +32,8 @@ export interface CreateIClientInput {
   clientSecret?: string;
   /** Google's downloaded client JSON, as an object or as the file's text. */
   clientJson?: unknown;
+  /** @defaultValue false */
+  allowBilledUsage?: boolean;
 }
 
 export type UpdateIClientInput = Partial<Omit<CreateIClientInput, "application">> & { application?: string };

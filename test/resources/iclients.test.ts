@@ -27,6 +27,8 @@ describe.each(backends)("iClients ($name)", (backend) => {
       clientSecretHint: "…WXYZ",
       callbackUrlRegistered: null,
       usedBy: [],
+      allowBilledUsage: false,
+      usage: { today: 0, dailyLimit: 80_000_000, warning: false },
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });
@@ -108,6 +110,24 @@ describe.each(backends)("iClients ($name)", (backend) => {
     expect(viaJson.json()).toMatchObject({ clientId: "1234-abc.apps.googleusercontent.com", callbackUrlRegistered: true, clientSecretHint: "…WXYZ" });
     expect((await a.patch(`/v1/iclients/${ic.id}`, { name: "dup" })).json().error.code).toBe("name_taken");
     expect((await a.patch("/v1/iclients/icl_missing", { name: "x" })).statusCode).toBe(404);
+  });
+
+  it("allowBilledUsage: false by default, set on create, changed by PATCH alone, shown in the list; not a string", async () => {
+    const ic = (await a.post("/v1/iclients", iClientBody("billed"))).json();
+    expect(ic.allowBilledUsage).toBe(false);
+    const on = await a.patch(`/v1/iclients/${ic.id}`, { allowBilledUsage: true });
+    expect(on.statusCode).toBe(200);
+    expect(on.json()).toMatchObject({ allowBilledUsage: true, clientId: ic.clientId, clientSecretHint: ic.clientSecretHint });
+    expect((await a.get(`/v1/iclients/${ic.id}`)).json().allowBilledUsage).toBe(true);
+    const listed = (await a.get("/v1/iclients?limit=100")).json().items.find((i: any) => i.id === ic.id);
+    expect(listed).toMatchObject({ allowBilledUsage: true, usage: { today: 0, dailyLimit: 80_000_000, warning: false } });
+    expect((await a.patch(`/v1/iclients/${ic.id}`, { allowBilledUsage: false })).json().allowBilledUsage).toBe(false);
+    const created = await a.post("/v1/iclients", { ...iClientBody("billed-2"), allowBilledUsage: true });
+    expect(created.statusCode).toBe(201);
+    expect(created.json().allowBilledUsage).toBe(true);
+    const bad = await a.patch(`/v1/iclients/${ic.id}`, { allowBilledUsage: "yes" });
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.stringify(bad.json())).toContain("allowBilledUsage");
   });
 
   it("lists usedBy and refuses to delete an iClient in use (409 naming the connections)", async () => {
