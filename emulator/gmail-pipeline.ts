@@ -4,6 +4,7 @@
  * Routes are plain data so the batch endpoint runs exactly the same code as direct calls.
  */
 import { bearer } from "./auth.ts";
+import { quotaKey } from "./quota.ts";
 import { apiError, BadInput, faultError, forbidden, GoogleError, insufficientScopes, rateLimitExceeded } from "./errors.ts";
 import { applyFields, parseFields } from "./fields.ts";
 import { first, type FormValues } from "./form.ts";
@@ -84,7 +85,7 @@ export async function runGmail(state: EmulatorState, route: GmailRoute, input: G
     if (route.body && !input.upload) route.body(jsonBody(input.body));
     const fields = first(input.query.fields);
     const selection = fields ? parseFields(fields) : undefined;
-    if (!state.quota.charge(token.email, route.cost, state.settings.quotaUnitsPerMinute)) throw rateLimitExceeded();
+    if (!state.quota.charge(quotaKey(token.clientId, token.email), route.cost, state.settings.quotaUnitsPerMinute)) throw rateLimitExceeded();
     stats.quotaUnits += route.cost;
     if (state.settings.latencyMs > 0) await sleep(state.settings.latencyMs);
     const fault = state.settings.faults;

@@ -1,10 +1,17 @@
 /**
- * Per-user quota in units per minute (GOOGLE.md "Quota"): a sliding 60-second window of the
- * units each call cost, read against the injected clock so tests move time without sleeping.
+ * Per-user quota in units per minute (GOOGLE.md "Quota"): Google counts it per user per project,
+ * so each (OAuth client, Gmail user) pair has its own sliding 60-second window of the units each
+ * call cost, read against the injected clock so tests move time without sleeping.
  */
 
 export const QUOTA_WINDOW_MS = 60_000;
-export const DEFAULT_QUOTA_UNITS_PER_MINUTE = 15_000;
+/** Google's per-user limit since 2026 (15,000 before). */
+export const DEFAULT_QUOTA_UNITS_PER_MINUTE = 6_000;
+
+/** The key a per-user quota window is counted under: one per (project, user). */
+export function quotaKey(clientId: string, email: string): string {
+  return `${clientId}\u0000${email.toLowerCase()}`;
+}
 
 /** Units per call, by method. */
 export const COST = {
@@ -33,7 +40,7 @@ export class QuotaMeter {
 
   constructor(private readonly now: () => number) {}
 
-  /** Units used by `user` in the last minute. */
+  /** Units used under `user` (a {@link quotaKey}) in the last minute. */
   used(user: string): number {
     const window = this.window(user);
     return window.reduce((sum, e) => sum + e.units, 0);

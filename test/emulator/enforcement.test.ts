@@ -121,7 +121,7 @@ describe("quota", () => {
     expect((await failure(api.users.getProfile({ userId: "me" }))).status).toBe(429);
     h.clock.advance(2);
     expect((await api.users.messages.get({ userId: "me", id })).status).toBe(200);
-    await h.admin("PUT", "/_admin/settings", { quotaUnitsPerMinute: 15000 });
+    await h.admin("PUT", "/_admin/settings", { quotaUnitsPerMinute: 6000 });
   });
 });
 
