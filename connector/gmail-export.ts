@@ -125,23 +125,31 @@ export async function currentHistoryId(call: GmailCaller): Promise<string> {
   return String(res.data.historyId);
 }
 
+/** One page of history.list's added messages, and the mailbox's historyId as that answer gave it. */
+export interface AddedPage {
+  /** Ids of messages added (oldest first; deduplicated within the page only). */
+  ids: string[];
+  historyId: string;
+}
+
 /**
- * Ids of messages added since `startHistoryId` (oldest first, deduplicated) and the
- * mailbox's historyId now. Google answers 404 for a too-old start: the caller resyncs in full.
+ * Messages added since `startHistoryId`, a page of history at a time (bounded memory: the
+ * caller keeps what it needs). The last page's `historyId` is where the next run starts. Google
+ * answers 404 for a too-old start: the caller resyncs in full.
  */
-export async function addedSince(call: GmailCaller, startHistoryId: string, labelId?: string): Promise<{ ids: string[]; historyId: string }> {
-  const ids = new Set<string>();
+export async function* addedPages(call: GmailCaller, startHistoryId: string, labelId?: string): AsyncGenerator<AddedPage> {
   let pageToken: string | undefined;
   let historyId = startHistoryId;
   do {
     const res = await call("history.list", (g, options) =>
       g.users.history.list({ userId: "me", startHistoryId, historyTypes: ["messageAdded"], labelId, maxResults: PAGE, pageToken }, options),
     );
+    const ids = new Set<string>();
     for (const h of res.data.history ?? []) for (const a of h.messagesAdded ?? []) if (a.message?.id) ids.add(a.message.id);
     historyId = String(res.data.historyId ?? historyId);
     pageToken = res.data.nextPageToken ?? undefined;
+    yield { ids: [...ids], historyId };
   } while (pageToken);
-  return { ids: [...ids], historyId };
 }
 
 type Part = gmail_v1.Schema$MessagePart;

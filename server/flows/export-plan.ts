@@ -1,21 +1,26 @@
 /**
- * Which source messages a run exports: by query and labels (full export), or
- * for an incremental flow the messages added since its checkpoint, falling back
- * to a full export (resync) when there is none or Google answers 404 for it.
+ * Which source messages a run exports: by query and labels (full export), or for an incremental
+ * flow the messages added since its checkpoint, falling back to a full export (resync) when there
+ * is none or Google answers 404 for it. Every plan streams pages (bounded memory, no limit unless
+ * `maxMessages` caps it) and every page carries the position a run taken over resumes from.
  */
 import type { FastifyBaseLogger } from "fastify";
-import { addedSince, currentHistoryId, listMessageIds, listMessagePages, type ExportRecord, type ExportSpec, type GmailCaller } from "../../connector/gmail-export.ts";
+import { addedPages, currentHistoryId, listMessageIds, listMessagePages, type ExportRecord, type ExportSpec, type GmailCaller } from "../../connector/gmail-export.ts";
 import type { RunPosition } from "./run-store.ts";
 import { GoogleApiError } from "../../connector/errors.ts";
 import type { CheckpointStore } from "./checkpoints.ts";
+import type { CandidateStore } from "./run-candidates.ts";
 
-/** A page of message ids, and (a full export) where the listing goes on after it. */
+/** Where a source goes on after a page. */
+export type SourcePosition = Pick<RunPosition, "pageToken" | "listed" | "sourceDone" | "offset" | "line" | "mode" | "nextHistoryId" | "seq">;
+
+/** A page of message ids, and where the source goes on after it. */
 export interface IdPage {
   ids: string[];
   /** A source that reads its records itself (an archive): one per id. */
   items?: Array<{ id: string; record?: () => Promise<ExportRecord> }>;
   /** Where the source goes on after this page. */
-  position?: Pick<RunPosition, "pageToken" | "listed" | "sourceDone" | "offset" | "line">;
+  position?: SourcePosition;
 }
 
 export interface ExportPlan {
@@ -27,46 +32,90 @@ export interface ExportPlan {
   tolerateMissing: boolean;
   /** The checkpoint to save when the run succeeds. */
   nextHistoryId?: string;
-  /** Pages carry positions a resumed run starts from (a full export). */
+  /** Pages carry positions a resumed run starts from. */
   resumable: boolean;
 }
 
-async function* once(ids: string[]): AsyncGenerator<IdPage> {
-  for (let i = 0; i < ids.length; i += 500) yield { ids: ids.slice(i, i + 500) };
+export interface PlanDeps {
+  checkpoints: CheckpointStore;
+  candidates: CandidateStore;
+  log: FastifyBaseLogger;
 }
 
+/** Messages read back per page of an incremental run (Gmail's listing page size). */
+const PAGE = 500;
+
 /** A full listing a page at a time, each page with the position after it; from `from` when a run resumes. */
-async function* listing(src: GmailCaller, spec: ExportSpec, from?: RunPosition): AsyncGenerator<IdPage> {
+async function* listing(src: GmailCaller, spec: ExportSpec, from?: RunPosition, incremental?: Pick<RunPosition, "mode" | "nextHistoryId">): AsyncGenerator<IdPage> {
   if (from?.sourceDone) return;
   for await (const page of listMessagePages(src, spec, { pageToken: from?.pageToken, listed: from?.listed })) {
-    yield { ids: page.ids, position: { pageToken: page.nextPageToken, listed: page.listed, sourceDone: !page.nextPageToken } };
+    yield { ids: page.ids, position: { ...incremental, pageToken: page.nextPageToken, listed: page.listed, sourceDone: !page.nextPageToken } };
   }
 }
 
 /**
- * What to export. `from` (a full export resumed after a crash) starts the listing at the page
- * after the last one the run finished.
+ * Write the messages added since `start` into the run's candidates (marking those the query
+ * matches, when the flow has one); returns the historyId the next run starts from.
  */
-export async function planExport(src: GmailCaller, flowId: string, spec: ExportSpec, checkpoints: CheckpointStore, log: FastifyBaseLogger, from?: RunPosition): Promise<ExportPlan> {
+async function collect(src: GmailCaller, runId: string, spec: ExportSpec, start: string, candidates: CandidateStore): Promise<string> {
+  await candidates.clear(runId);
+  let seq = 0;
+  let next = start;
+  for await (const page of addedPages(src, start, spec.labelIds?.[0])) {
+    seq = await candidates.add(runId, seq, page.ids);
+    next = page.historyId;
+  }
+  // History cannot apply a query: list what the query matches and mark those among the added.
+  if (spec.query && seq > 0) {
+    for await (const ids of listMessageIds(src, { query: spec.query, labelIds: spec.labelIds })) await candidates.match(runId, ids);
+  }
+  return next;
+}
+
+/** The collected candidates a page at a time, from the position a resumed run saved. */
+async function* candidatePages(runId: string, spec: ExportSpec, candidates: CandidateStore, nextHistoryId: string, from?: RunPosition): AsyncGenerator<IdPage> {
+  const max = spec.maxMessages ?? Infinity;
+  let seq = from?.seq ?? 0;
+  let listed = from?.listed ?? 0;
+  const at = (sourceDone: boolean): SourcePosition => ({ mode: "history", nextHistoryId, seq, listed, sourceDone });
+  // Collected: a run taken over from here on reads the candidates instead of history again.
+  if (!from) yield { ids: [], position: at(false) };
+  if (from?.sourceDone) return;
+  while (listed < max) {
+    const rows = await candidates.after(runId, seq, Math.min(PAGE, max - listed), !!spec.query);
+    if (!rows.length) break;
+    seq = rows[rows.length - 1]!.seq;
+    listed += rows.length;
+    yield { ids: rows.map((r) => r.id), position: at(listed >= max) };
+  }
+}
+
+/**
+ * What to export. `from` (a run taken over after a crash) starts at the page after the last one
+ * the run finished: the listing's next page, or for an incremental run its collected candidates
+ * from the saved seq (a resync's listing keeps the historyId read before it began).
+ */
+export async function planExport(src: GmailCaller, runId: string, flowId: string, spec: ExportSpec, deps: PlanDeps, from?: RunPosition): Promise<ExportPlan> {
   if (!spec.incremental) return { pages: listing(src, spec, from), filterLabels: false, tolerateMissing: false, resumable: true };
-  const start = await checkpoints.get(flowId);
+  const { candidates } = deps;
+  if (from?.mode === "history" && from.nextHistoryId) {
+    return { pages: candidatePages(runId, spec, candidates, from.nextHistoryId, from), filterLabels: true, tolerateMissing: true, nextHistoryId: from.nextHistoryId, resumable: true };
+  }
+  if (from?.mode === "resync" && from.nextHistoryId) {
+    const resync = { mode: "resync" as const, nextHistoryId: from.nextHistoryId };
+    return { pages: listing(src, spec, from, resync), filterLabels: false, tolerateMissing: false, nextHistoryId: from.nextHistoryId, resumable: true };
+  }
+  const start = await deps.checkpoints.get(flowId);
   if (start) {
     try {
-      const added = await addedSince(src, start, spec.labelIds?.[0]);
-      let ids = added.ids;
-      if (spec.query) {
-        // History cannot apply a query: keep the added messages the query matches.
-        const matching = new Set<string>();
-        for await (const page of listMessageIds(src, { query: spec.query, labelIds: spec.labelIds, maxMessages: 10_000 })) for (const id of page) matching.add(id);
-        ids = ids.filter((id) => matching.has(id));
-      }
-      return { pages: once(ids.slice(0, spec.maxMessages)), filterLabels: true, tolerateMissing: true, nextHistoryId: added.historyId, resumable: false };
+      const nextHistoryId = await collect(src, runId, spec, start, candidates);
+      return { pages: candidatePages(runId, spec, candidates, nextHistoryId), filterLabels: true, tolerateMissing: true, nextHistoryId, resumable: true };
     } catch (err) {
       if (!(err instanceof GoogleApiError && err.status === 404)) throw err;
-      log.warn({ startHistoryId: start }, "history checkpoint too old: full resync");
+      deps.log.warn({ startHistoryId: start }, "history checkpoint too old: full resync");
     }
   }
   // Read the historyId before listing, so what changes during this export is seen by the next run.
   const nextHistoryId = await currentHistoryId(src);
-  return { pages: listing(src, spec), filterLabels: false, tolerateMissing: false, nextHistoryId, resumable: false };
+  return { pages: listing(src, spec, undefined, { mode: "resync", nextHistoryId }), filterLabels: false, tolerateMissing: false, nextHistoryId, resumable: true };
 }

@@ -15,30 +15,32 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { FastifyBaseLogger } from "fastify";
-import { archiveRecord, fetchRaw, fetchRawRecord, fetchRecord, type ExportRecord, type ExportSpec, type GmailCaller } from "../../connector/gmail-export.ts";
+import { fetchRaw, fetchRawRecord, fetchRecord, type ExportRecord, type ExportSpec, type GmailCaller } from "../../connector/gmail-export.ts";
 import { GoogleApiError } from "../../connector/errors.ts";
 import { failureKind, LeaseLostError, RunInterruptedError, RunLeasedError } from "./failure-kind.ts";
 import type { Fence } from "./deliveries.ts";
 import { IN_PLACE_ACTIONS, LabelsByName, labelNames } from "../../connector/gmail-import.ts";
 import type { ArchiveStore } from "../archives/archive-store.ts";
 import { ArchiveSink } from "./archive-sink.ts";
-import { archivePages, openArchiveSource } from "./archive-source.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { CheckpointStore } from "./checkpoints.ts";
 import type { DeliveryStore } from "./deliveries.ts";
 import type { FlowStore } from "./flow-store.ts";
-import type { Lease, RunError, RunPosition, RunProgress, RunRow, RunStore } from "./run-store.ts";
+import type { Lease, RunError, RunProgress, RunRow, RunStore } from "./run-store.ts";
 import { MAX_RUN_ERRORS } from "./run-store.ts";
-import { planExport, type ExportPlan, type IdPage } from "./export-plan.ts";
+import type { CandidateStore } from "./run-candidates.ts";
+import { openRunSource, resumeCounters, savePagePosition, type PageItem } from "./run-position.ts";
 import { deliverRecord, type DestinationContext } from "./record-delivery.ts";
-import { isArchiveDestination, isArchiveSource, withExportDefaults, type Flow } from "./flow.ts";
+import { isArchiveDestination, isArchiveSource, type Flow } from "./flow.ts";
 
 export interface FlowRunnerDeps {
   flows: FlowStore;
   runs: RunStore;
   deliveries: DeliveryStore;
   checkpoints: CheckpointStore;
+  /** An incremental run's messages to export, kept in the database. */
+  candidates: CandidateStore;
   connections: ConnectionStore;
   /** Archive files: an archive source reads one, an archive destination writes the run's. */
   archives: ArchiveStore;
@@ -176,6 +178,7 @@ export class FlowRunner {
         if (state.leaseLost) throw new LeaseLostError(run.id);
         await state.sink?.finish("failed");
         log.info({ progress: state.progress }, "run stopped: canceled");
+        await this.forgetCandidates(run.id, log);
         return;
       }
       if (outcome.deferred > 0) {
@@ -189,6 +192,7 @@ export class FlowRunner {
       }
       await this.deps.runs.finish(lease, "succeeded", state.progress, state.errors);
       log.info({ progress: state.progress }, "run succeeded");
+      await this.forgetCandidates(run.id, log);
     } catch (err) {
       clearInterval(timer);
       const cause = err instanceof SourceFailure ? err.cause : err;
@@ -207,10 +211,16 @@ export class FlowRunner {
       else log.warn({ code: failure.code }, "run failed: permanent error");
       await state.sink?.finish("failed").catch((e) => log.warn({ err: e }, "recording the run's archive failed"));
       await this.deps.runs.finish(lease, "failed", state.progress, [failure, ...state.errors]);
+      await this.forgetCandidates(run.id, log);
     } finally {
       clearInterval(timer);
       signal?.removeEventListener("abort", onShutdown);
     }
+  }
+
+  /** An ended run's incremental candidates are of no further use (a retried attempt keeps them). */
+  private async forgetCandidates(runId: string, log: FastifyBaseLogger): Promise<void> {
+    await this.deps.candidates.clear(runId).catch((err) => log.warn({ err }, "removing the run's candidates failed"));
   }
 
   private async exportAndDeliver(run: RunRow, flow: Flow, lease: Lease, state: RunState, stopper: AbortController, log: FastifyBaseLogger): Promise<AttemptOutcome> {
@@ -218,7 +228,7 @@ export class FlowRunner {
     const stop = stopper.signal;
     const leaseMs = this.deps.leaseMs ?? DEFAULT_RUN_LEASE_MS;
     const fence: Fence = { runId: lease.runId, token: lease.token, marginMs: Math.min(MAX_CLAIM_MARGIN_MS, leaseMs / 3) };
-    const { gmail, connections, deliveries, checkpoints, archives, runs } = this.deps;
+    const { gmail, connections, deliveries, archives, runs } = this.deps;
     const fromArchive = isArchiveSource(flow.source);
     const sourceId = fromArchive ? undefined : flow.source.connectionId;
     const srcRaw: GmailCaller = (method, fn) => gmail.run(accountId, sourceId!, method, fn);
@@ -248,21 +258,13 @@ export class FlowRunner {
     );
     const archiveIndex = flow.destinations.findIndex(isArchiveDestination);
     // A backup or restore saves its position after every page and resumes from it (SPEC §2 "Archives").
-    const from = run.position;
-    const spec = fromArchive ? withExportDefaults({ format: "raw" }) : flow.source.export;
-    const plan: ExportPlan = fromArchive
-      ? { pages: archiveIdPages(await openArchiveSource(archives, accountId, flow.source.archiveId!), flow.source.archiveId!, from), filterLabels: false, tolerateMissing: false, resumable: true }
-      : await planExport(srcRaw, flow.id, spec, checkpoints, log, from);
-    const resumable = plan.resumable && (fromArchive || archiveIndex >= 0);
-    if (resumable && from) {
-      state.progress = { ...from.progress };
-      state.errors = [...from.errors];
-      log.info({ position: { ...from, errors: from.errors.length } }, "run resumed from its last page");
-    }
+    const source = await openRunSource(run, flow, srcRaw, archiveIndex >= 0, this.deps);
+    const { plan, spec, resumable } = source;
+    resumeCounters(source, state, log);
     if (archiveIndex >= 0) {
       const userLabels = await labelNames(src);
       const name = `${flow.name} ${new Date().toISOString().replace(/\.\d+Z$/, "Z").replace(/:/g, "-")}.mbox`;
-      state.sink = await ArchiveSink.open(archives, accountId, run.id, name, userLabels, resumable ? from : undefined);
+      state.sink = await ArchiveSink.open(archives, accountId, run.id, name, userLabels, source.from);
     }
     const sink = state.sink;
     // A backup alone needs each message's bytes, labels and date only: nothing parsed.
@@ -390,8 +392,7 @@ export class FlowRunner {
       }
       // Only a page done whole moves the position: a record left for the retry stays ahead of it.
       if (resumable && page.position && outcome.deferred === 0) {
-        const position: RunPosition = { ...page.position, ...(sink ? await sink.checkpoint() : {}), progress: { ...state.progress }, errors: [...state.errors] };
-        if (!(await runs.savePosition(lease, position))) {
+        if (!(await savePagePosition(runs, lease, page.position, state, sink))) {
           state.leaseLost = true;
           stopper.abort();
           break;
@@ -399,17 +400,6 @@ export class FlowRunner {
       }
     }
     return outcome;
-  }
-}
-
-/** One record of a page: a Gmail message id to fetch, or an archive's message already read. */
-type PageItem = NonNullable<IdPage["items"]>[number];
-
-/** An archive source's pages as the runner takes them. */
-async function* archiveIdPages(file: string, archiveId: string, from?: RunPosition): AsyncGenerator<IdPage> {
-  for await (const page of archivePages(file, archiveId, from)) {
-    const items = page.messages.map(({ id, message }) => ({ id, record: () => archiveRecord(id, message) }));
-    yield { items, ids: items.map((i) => i.id), position: page.position };
   }
 }
 

@@ -8,6 +8,7 @@ import type { GmailRunner } from "../gmail-runner.ts";
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import { BullRunQueue, type DEFAULT_LOCK_DURATION_MS, type DEFAULT_STALLED_INTERVAL_MS } from "./bull-run-queue.ts";
 import { CheckpointStore } from "./checkpoints.ts";
+import { CandidateStore } from "./run-candidates.ts";
 import { DeliveryStore } from "./deliveries.ts";
 import { FlowRunner, describeError, type DEFAULT_RUN_LEASE_MS } from "./flow-runner.ts";
 import { FlowStore } from "./flow-store.ts";
@@ -80,11 +81,13 @@ export function createFlows(opts: FlowsOptions): Flows {
   const retry: RunRetryPolicy = { ...DEFAULT_RUN_RETRY, ...tuning.retry };
   const flows = new FlowStore(opts.db);
   const runs = new RunStore(opts.db);
+  const candidates = new CandidateStore(opts.db);
   const runner = new FlowRunner({
     flows,
     runs,
     deliveries: new DeliveryStore(opts.db),
     checkpoints: new CheckpointStore(opts.db),
+    candidates,
     connections: opts.connections,
     archives: opts.archives,
     gmail: opts.gmail,
@@ -110,6 +113,7 @@ export function createFlows(opts: FlowsOptions): Flows {
     opts.log.error({ err: cause, runId }, "run failed: its attempts are spent");
     await runs.fail(runId, describeError(cause));
     await failRunArchive(runId).catch((e) => opts.log.warn({ err: e, runId }, "recording the run's archive failed"));
+    await candidates.clear(runId).catch((e) => opts.log.warn({ err: e, runId }, "removing the run's candidates failed"));
     await ended(runId);
   };
   const queue: RunQueue = opts.redisUrl

@@ -43,6 +43,13 @@ export interface RunPosition {
   listed?: number;
   /** The source has no page left. */
   sourceDone?: boolean;
+  /**
+   * Incremental export: `history` reads the candidates collected from history.list (migration
+   * 013) after `seq`; `resync` is a full listing. Both keep the historyId the next run starts from.
+   */
+  mode?: "history" | "resync";
+  nextHistoryId?: string;
+  seq?: number;
   /** Archive source: the byte offset and line number of the next message. */
   offset?: number;
   line?: number;

@@ -88,4 +88,22 @@ describe("Gmail as a flow source", () => {
     expect(after!.history_id).toBe((await w.user(src.email)).historyId);
     expect(w.t.logs.join("")).toContain("history checkpoint too old: full resync");
   });
+  it("runs incrementally with a query: only the added messages it matches, read back from the database a page at a time", async () => {
+    const src = await w.mailbox({ messages: [{ raw: rawMessage({ to: "a@example.com", subject: "old invoice" }) }] });
+    const backup = await w.mailbox();
+    const flowId = await w.flow({ source: { connectionId: src.connectionId, export: { incremental: true, query: "subject:invoice" } }, destinations: [{ connectionId: backup.connectionId, import: { action: "insert" } }] });
+    expect((await w.run(flowId)).progress).toEqual({ exported: 1, imported: 1, failed: 0 });
+    const subjects = ["invoice 1", "lunch", "invoice 2", "news", "invoice 3"];
+    await w.google.admin("POST", "/users", { email: src.email, messages: subjects.map((subject) => ({ raw: rawMessage({ to: "a@example.com", subject }) })) });
+    const run = await w.run(flowId);
+    expect(run).toMatchObject({ status: "succeeded", progress: { exported: 3, imported: 3, failed: 0 } });
+    expect((await w.user(backup.email)).messages.map((m) => m.subject).sort()).toEqual(["invoice 1", "invoice 2", "invoice 3", "old invoice"]);
+    // The candidates a run collected are gone once it ended.
+    expect(await w.t.store.db.query("SELECT 1 FROM run_candidates WHERE run_id = $1", [run.id])).toEqual([]);
+    // maxMessages caps an incremental run too, oldest added first.
+    await w.google.admin("POST", "/users", { email: src.email, messages: ["invoice 4", "invoice 5"].map((subject) => ({ raw: rawMessage({ to: "a@example.com", subject }) })) });
+    await w.a.patch(`/v1/flows/${flowId}`, { source: { connectionId: src.connectionId, export: { incremental: true, query: "subject:invoice", maxMessages: 1 } } });
+    expect((await w.run(flowId)).progress).toEqual({ exported: 1, imported: 1, failed: 0 });
+    expect((await w.user(backup.email)).messages.map((m) => m.subject)).toContain("invoice 4");
+  });
 });
