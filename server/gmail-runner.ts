@@ -29,6 +29,7 @@ import {
   type QuotaClock,
 } from "./quota/index.ts";
 import { retryAfterMs } from "./quota/retry-after.ts";
+import { rateLimitScope } from "./quota/rate-limit-scope.ts";
 import type { QuotaMetrics } from "./quota/metrics.ts";
 import type { ConnectionStore } from "./connections/connection-store.ts";
 import type { TokenManager } from "./oauth/token-manager.ts";
@@ -52,10 +53,21 @@ export interface GmailRunnerDeps {
   maxAttempts?: number;
   /** Counters on `/metrics` (server/quota/metrics.ts). */
   metrics?: QuotaMetrics;
+  /** Whether an iClient lets calls go on past its daily units (billed usage). @defaultValue never */
+  allowsBilledUsage?: (iClientId: string) => Promise<boolean>;
 }
 
+/** How long an iClient's allowBilledUsage is believed once read (read only past the daily units). */
+const BILLED_USAGE_TTL_MS = 10_000;
+
 export class GmailRunner {
+  readonly #billed = new Map<string, { allowed: boolean; at: number }>();
   constructor(private readonly deps: GmailRunnerDeps) {}
+
+  /** The clock quota waits and the daily units go by (a paused run resumes on it too). */
+  get clock(): QuotaClock {
+    return this.deps.clock ?? systemClock;
+  }
 
   /**
    * Run `call` for the connection, holding a slot of its pool. `call` must pass `options` to every Gmail call.
@@ -81,7 +93,8 @@ export class GmailRunner {
     // Google counts per user per project: the Gmail address under the iClient's project.
     const scope = connection.iClientId ?? "platform";
     const user: BucketRef = { key: `user:${(connection.email ?? connectionId).toLowerCase()}`, unitsPerMinute: quota.userUnitsPerMinute };
-    const buckets = [user, { key: "project", unitsPerMinute: quota.projectUnitsPerMinute }];
+    const project: BucketRef = { key: "project", unitsPerMinute: quota.projectUnitsPerMinute };
+    const buckets = [user, project];
     const units = quotaUnits(method);
     for (let attempt = 1; ; attempt++) {
       await this.#countDay(scope, units, clock.now());
@@ -110,11 +123,13 @@ export class GmailRunner {
         if (err instanceof RateLimitedError) {
           metrics?.retries.inc({ cause: "rate_limit" });
           const wait = retryAfterMs(err, clock.now()) ?? backoffMs(attempt, this.deps.backoff);
-          log?.warn({ connectionId, poolId: pool.poolId, retryAfterMs: wait }, "Google rate limit: pausing pool");
-          // Paused before the slot goes back, so the freed slot is not granted inside the pause;
-          // the user's budget shrinks too (someone else spends that mailbox's quota).
+          const whose = rateLimitScope(err);
+          log?.warn({ connectionId, poolId: pool.poolId, retryAfterMs: wait, limit: whose }, "Google rate limit: pausing pool");
+          // Paused before the slot goes back, so the freed slot is not granted inside the pause; the
+          // budget Google named shrinks too: the user's (someone else spends that mailbox's quota) or
+          // the iClient's (the project's per-minute limit, spent by other users or other apps of the project).
           await gate.pause(pool.poolId, wait);
-          await budget.shrink(scope, [user], wait).catch((e: unknown) => log?.warn({ err: e }, "quota budget: shrink failed"));
+          await budget.shrink(scope, [whose === "project" ? project : user], wait).catch((e: unknown) => log?.warn({ err: e }, "quota budget: shrink failed"));
           continue;
         }
         const cause = transientCause(err);
@@ -142,7 +157,9 @@ export class GmailRunner {
   /** Count the call against its iClient's day; refuse it past the daily units, warn at 90 %. */
   async #countDay(scope: string, units: number, now: number): Promise<void> {
     const limit = this.deps.quota.projectDailyUnits;
-    const { total, counted } = await this.deps.budget.spendDaily(scope, utcDay(now), units, limit);
+    let { total, counted } = await this.deps.budget.spendDaily(scope, utcDay(now), units, limit);
+    // Past the threshold only an iClient that allows billed usage goes on (still counted, so its usage shows).
+    if (!counted && (await this.#allowsBilledUsage(scope, now))) ({ total, counted } = await this.deps.budget.spendDaily(scope, utcDay(now), units, Infinity));
     if (!counted) {
       this.deps.metrics?.dailyRefused.inc({ iclient: scope });
       throw new DailyQuotaReachedError(scope, limit, nextUtcDay(now));
@@ -151,6 +168,15 @@ export class GmailRunner {
     if (total >= warnAt && total - units < warnAt) {
       this.deps.log?.warn({ iClientId: scope, spent: total, limit }, "Gmail daily quota: 90 % of the iClient's units spent today");
     }
+  }
+
+  async #allowsBilledUsage(scope: string, now: number): Promise<boolean> {
+    if (!this.deps.allowsBilledUsage || scope === "platform") return false;
+    const known = this.#billed.get(scope);
+    if (known && now - known.at < BILLED_USAGE_TTL_MS && now >= known.at) return known.allowed;
+    const allowed = await this.deps.allowsBilledUsage(scope);
+    this.#billed.set(scope, { allowed, at: now });
+    return allowed;
   }
 
   /** One attempt: the call with a valid token; a 401 refreshes the token once. */

@@ -50,6 +50,7 @@ describe("the day's Gmail units per iClient", () => {
     expect(ok).toBeGreaterThanOrEqual(9);
     expect(t.logs.join("")).toContain("Gmail daily quota: 90 %");
     expect(await t.app.gmail.dailyUsage(icId)).toEqual({ today: 10, dailyLimit: 10 });
+    expect((await api(t.app, t.adminToken).get(`/v1/iclients/${icId}`)).json().usage).toEqual({ today: 10, dailyLimit: 10, warning: true });
     const before = await requests();
     const res = await test();
     expect(res).toMatchObject({ ok: false, error: { code: "daily_quota_reached" } });
@@ -58,5 +59,22 @@ describe("the day's Gmail units per iClient", () => {
     expect(await test()).toMatchObject({ ok: true, email: user });
     expect(await requests()).toBe(before + 1);
     expect(await t.app.gmail.dailyUsage(icId)).toEqual({ today: 1, dailyLimit: 10 });
+    expect((await api(t.app, t.adminToken).get(`/v1/iclients/${icId}`)).json().usage).toEqual({ today: 1, dailyLimit: 10, warning: false });
+  });
+
+  it("an iClient that allows billed usage goes on past its daily units, still counted", async () => {
+    const a = api(t.app, t.adminToken);
+    const client = await google.newClient([`${PUBLIC_URL}/oauth2/callback`]);
+    const ic = (await a.post("/v1/iclients", { name: "billed", application: "gmail", allowBilledUsage: true, ...client })).json();
+    const id = (await a.post("/v1/connections", { name: "billed-c", application: "gmail", scopes: [READONLY], iClientId: ic.id })).json().id;
+    expect((await authorizeConnection(t.app, t.adminToken, id, { email: await google.newUser() })).statusCode).toBe(200);
+    for (let i = 0; i < 14; i++) expect((await a.post(`/v1/connections/${id}/test`)).json()).toMatchObject({ ok: true });
+    const usage = (await a.get(`/v1/iclients/${ic.id}`)).json().usage;
+    expect(usage.today).toBeGreaterThanOrEqual(14);
+    expect(usage).toMatchObject({ dailyLimit: 10, warning: true });
+    // Switched off, the next call is refused (the setting is re-read within seconds; the clock moves past that).
+    expect((await a.patch(`/v1/iclients/${ic.id}`, { allowBilledUsage: false })).statusCode).toBe(200);
+    offset += 60_000;
+    expect((await a.post(`/v1/connections/${id}/test`)).json()).toMatchObject({ ok: false, error: { code: "daily_quota_reached" } });
   });
 });
