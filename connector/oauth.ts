@@ -183,6 +183,8 @@ export class GoogleOAuth {
         headers: { "content-type": "application/x-www-form-urlencoded" },
         data: form.toString(),
         responseType: "text",
+        // Deauthorize holds the connection's refresh lock while this runs: bound it well inside the lock's life.
+        timeout: REVOKE_TIMEOUT_MS,
       });
       return "revoked";
     } catch (err) {
@@ -194,6 +196,8 @@ export class GoogleOAuth {
   }
 }
 
+/** How long a revocation may take before it counts as not confirmed. */
+export const REVOKE_TIMEOUT_MS = 10_000;
 const DEFAULT_ISSUERS = ["https://accounts.google.com", "accounts.google.com"];
 const DEFAULT_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs";
 /** How long fetched signing keys are used before they are fetched again (a new `kid` refetches at once). */

@@ -29,7 +29,7 @@ import { MemoryGate, RedisGate, type PoolGate } from "./pools/index.ts";
 import { StateStore } from "./oauth/state-store.ts";
 import { TokenStore } from "./oauth/token-store.ts";
 import { TokenManager } from "./oauth/token-manager.ts";
-import { RedisRefreshLock, processLocalLock } from "./oauth/refresh-lock.ts";
+import { LocalRefreshLock, RedisRefreshLock, type RefreshLock } from "./oauth/refresh-lock.ts";
 import { AuthorizationService } from "./oauth/authorization-service.ts";
 import { GmailRunner } from "./gmail-runner.ts";
 import { MemoryBudget, RedisBudget, type QuotaBudget, type QuotaClock } from "./quota/index.ts";
@@ -62,6 +62,8 @@ export interface AppDeps {
   logger?: boolean | { level: string; stream: NodeJS.WritableStream };
   /** File system calls of the archive store (tests inject a full disk). */
   archiveFs?: Partial<ArchiveFs>;
+  /** Wraps the per-connection refresh lock (tests observe who waits for it). */
+  wrapRefreshLock?: (lock: RefreshLock) => RefreshLock;
 }
 
 declare module "fastify" {
@@ -136,6 +138,9 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   const budget = deps.budget ?? (config.redisUrl ? new RedisBudget({ redis: config.redisUrl, prefix: `${config.redisPrefix}:quota` }) : new MemoryBudget());
   if (!deps.budget) app.addHook("onClose", () => budget.close());
   const tokenStore = new TokenStore(deps.db, deps.secrets);
+  // One lock for refreshes and revocations of a connection, so neither overtakes the other.
+  const baseLock = deps.redis ? new RedisRefreshLock(deps.redis, `${config.redisPrefix}:refresh`) : new LocalRefreshLock();
+  const refreshLock = deps.wrapRefreshLock ? deps.wrapRefreshLock(baseLock) : baseLock;
   const authorization = new AuthorizationService({
     connections,
     iclients,
@@ -146,15 +151,16 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
     platformClient: config.platformClient,
     issuers: config.googleIssuers,
     certsUrl: config.googleCertsUrl,
+    lock: refreshLock,
   });
   const tokens = new TokenManager({
     tokens: tokenStore,
-    lock: deps.redis ? new RedisRefreshLock(deps.redis, `${config.redisPrefix}:refresh`) : processLocalLock,
+    lock: refreshLock,
     oauthFor: (accountId, connectionId) => authorization.oauthFor(accountId, connectionId),
   });
   await app.register(connectionRoutes, {
     connections,
-    remove: (accountId, id) => authorization.deleteConnection(accountId, id, app.log),
+    remove: (accountId, id) => authorization.deleteConnection(accountId, id),
   });
   const gmail = new GmailRunner({ connections, tokens, gate, budget, quota: config.gmailQuota, endpoints: config.google, log: app.log, backoff: deps.backoff, clock: deps.quotaClock, metrics: quotaMetrics(metricsRegistry), allowsBilledUsage: (id) => iclients.allowsBilledUsage(id) });
   app.decorate("gmail", gmail);

@@ -12,6 +12,7 @@ import type { Connection } from "../connections/connection.ts";
 import { failedRevocation, type Revocation } from "../connections/revocation.ts";
 import { DEFAULT_GOOGLE_ISSUERS } from "../config.ts";
 import type { IClientStore } from "../../iclients/iclient-store.ts";
+import type { RefreshLock } from "./refresh-lock.ts";
 import type { StateStore } from "./state-store.ts";
 import type { PendingRevocation, TokenStore } from "./token-store.ts";
 import type { CallbackResult } from "./callback-page.ts";
@@ -31,6 +32,11 @@ export interface AuthorizationDeps {
   issuers?: readonly string[];
   /** The JWKS that verifies ID tokens (`GOOGLE_CERTS_URL`); Google's by default. */
   certsUrl?: string;
+  /**
+   * The token manager's refresh lock: deauthorize and delete hold it, so a refresh in flight (which
+   * may rotate the refresh token) ends before the token to revoke is read.
+   */
+  lock: RefreshLock;
 }
 
 const STATE_ERRORS = {
@@ -117,14 +123,16 @@ export class AuthorizationService {
    */
   async deauthorize(accountId: string, connectionId: string): Promise<void> {
     const connection = await this.deps.connections.get(accountId, connectionId);
-    const stored = await this.deps.tokens.read(connectionId);
-    if (!stored?.tokens) {
-      await this.deps.tokens.clear(connectionId);
-      return;
-    }
-    const pending: PendingRevocation = { refreshToken: stored.tokens.refreshToken, clientId: stored.clientId, email: connection.email };
-    const revocation = await this.revoke(accountId, connection, pending.refreshToken);
-    await this.deps.tokens.clear(connectionId, revocation ? { pending, revocation } : undefined);
+    await this.deps.lock.withLock(connectionId, async () => {
+      const stored = await this.deps.tokens.read(connectionId);
+      if (!stored?.tokens) {
+        await this.deps.tokens.clear(connectionId);
+        return;
+      }
+      const pending: PendingRevocation = { refreshToken: stored.tokens.refreshToken, clientId: stored.clientId, email: connection.email };
+      const revocation = await this.revoke(accountId, connection, pending.refreshToken);
+      await this.deps.tokens.clear(connectionId, revocation ? { pending, revocation } : undefined);
+    });
   }
 
   /** Send a revocation Google did not confirm again; 409 when none is pending. */
@@ -138,19 +146,20 @@ export class AuthorizationService {
 
   /**
    * Delete the connection, then revoke its grant at Google. The delete comes first so a refused
-   * delete (409) keeps a working grant; a revocation Google does not confirm is logged, not fatal:
-   * the tokens are already gone from our store.
+   * delete (409) keeps a working grant. The tokens are gone from our store either way; the answer
+   * is the revocation Google did not confirm (the grant may still be alive there), or null.
    */
-  async deleteConnection(accountId: string, connectionId: string, log?: { warn(obj: object, msg: string): void }): Promise<void> {
+  async deleteConnection(accountId: string, connectionId: string): Promise<Revocation | null> {
     const connection = await this.deps.connections.get(accountId, connectionId);
-    const stored = await this.deps.tokens.read(connectionId);
-    const pending = await this.deps.tokens.pendingRevocation(connectionId);
-    const toRevoke = [stored?.tokens?.refreshToken, pending?.refreshToken].filter((t): t is string => !!t);
-    await this.deps.connections.delete(accountId, connectionId);
-    for (const token of toRevoke) {
-      const failed = await this.revoke(accountId, connection, token);
-      if (failed) log?.warn({ connectionId, reason: failed.error.message }, "revoking a deleted connection's grant failed");
-    }
+    return this.deps.lock.withLock(connectionId, async () => {
+      const stored = await this.deps.tokens.read(connectionId);
+      const pending = await this.deps.tokens.pendingRevocation(connectionId);
+      const toRevoke = [stored?.tokens?.refreshToken, pending?.refreshToken].filter((t): t is string => !!t);
+      await this.deps.connections.delete(accountId, connectionId);
+      let failed: Revocation | null = null;
+      for (const token of toRevoke) failed = (await this.revoke(accountId, connection, token)) ?? failed;
+      return failed;
+    });
   }
 
   /** Revoke `refreshToken` with the connection's client: null when done (or already gone), else the failure to record. */

@@ -1,7 +1,9 @@
 /**
- * Cross-process mutual exclusion for token refreshes: in queue mode a short
- * Redis lock per connection (SET NX PX, released only by its owner); in
- * single-process mode the token manager's promise map already serialises.
+ * Mutual exclusion per connection for what changes its tokens: a refresh (which may rotate the
+ * refresh token) and a deauthorize or delete (which revokes it). In queue mode a short Redis lock
+ * per connection (SET NX PX, released only by its owner), across processes; in single-process
+ * mode an in-memory lock. Without it a revocation could send the refresh token a refresh in flight
+ * is about to replace, and the replacement would keep the grant alive at Google.
  */
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -11,7 +13,25 @@ export interface RefreshLock {
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
 }
 
-export const processLocalLock: RefreshLock = { withLock: (_key, fn) => fn() };
+/** One process: callers of a key run one after another, in the order they asked. */
+export class LocalRefreshLock implements RefreshLock {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = before.then(() => mine);
+    this.tails.set(key, tail);
+    await before;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
 
 /** Longest a refresh may hold the lock; a crashed holder's lock lapses after it. */
 export const DEFAULT_REFRESH_LOCK_MS = 15_000;
