@@ -12,15 +12,31 @@ import {
 import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { CreateConnectionInput, UpdateConnectionInput } from "../connections/connection.ts";
 import type { PageRequest } from "../../core/paging.ts";
+import type { Revocation } from "../connections/revocation.ts";
 
 const tags = ["connections"];
+/** DELETE's answer when the connection is gone but Google did not confirm the revocation. */
+const deletedWithRevocation = {
+  type: "object",
+  additionalProperties: false,
+  required: ["id", "deleted", "revocation"],
+  description: "Deleted here; the grant may still be alive at Google.",
+  properties: {
+    id: { type: "string" },
+    deleted: { type: "boolean", enum: [true] },
+    revocation: { ...connectionSchema.properties.revocation, type: "object" },
+  },
+} as const;
 const bodyErrors = { ...errorResponses, 413: { $ref: "Error#" }, 415: { $ref: "Error#" } };
 
 /** `/v1/connections`: named Gmail connections with their scopes, iClient and concurrency. */
 export interface ConnectionRouteDeps {
   connections: ConnectionStore;
-  /** Deletes a connection; by default the store's delete. The app passes one that also revokes its grant at Google. */
-  remove?: (accountId: string, id: string) => Promise<void>;
+  /**
+   * Deletes a connection; by default the store's delete. The app passes one that also revokes its
+   * grant at Google and answers the revocation Google did not confirm, if any.
+   */
+  remove?: (accountId: string, id: string) => Promise<Revocation | null | void>;
 }
 
 export async function connectionRoutes(app: FastifyInstance, deps: ConnectionRouteDeps): Promise<void> {
@@ -75,14 +91,17 @@ export async function connectionRoutes(app: FastifyInstance, deps: ConnectionRou
       schema: {
         tags,
         summary: "Delete a connection",
-        description: "Refused with 409 in_use while other connections borrow from it or a flow uses it; details.connections and details.flows name them. An authorized connection's grant is revoked at Google after it is deleted.",
+        description:
+          "Refused with 409 in_use while other connections borrow from it or a flow uses it; details.connections and details.flows name them. An authorized connection's grant is revoked at Google after it is deleted: 204 when Google confirmed it (or there was nothing to revoke). When Google did not confirm, the connection and its tokens are deleted all the same, and the answer is 200 with `revocation: {status: \"failed\", at, error}`: the grant may still be alive at Google, and with the connection gone there is no Retry revoke; the Google account's owner can remove the app at https://myaccount.google.com/permissions.",
         params: resourceIdParams,
-        response: { 204: { type: "null", description: "Deleted." }, ...errorResponses },
+        response: { 200: deletedWithRevocation, 204: { type: "null", description: "Deleted (and revoked at Google when authorized)." }, ...errorResponses },
       },
     },
     async (request, reply) => {
-      await remove(request.account.id, request.params.id);
-      return reply.status(204).send();
+      const revocation = await remove(request.account.id, request.params.id);
+      if (!revocation) return reply.status(204).send();
+      request.log.warn({ connectionId: request.params.id, reason: revocation.error.message }, "deleted connection: revocation not confirmed");
+      return reply.status(200).send({ id: request.params.id, deleted: true, revocation });
     },
   );
 }
