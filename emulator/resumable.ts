@@ -4,7 +4,9 @@
  * answers 200 with its URI in `Location`; `PUT` to that URI sends the bytes, whole or in chunks
  * with `Content-Range: bytes a-b/total`; each incomplete chunk answers `308 Resume Incomplete`
  * with `Range: bytes=0-n`, and `Content-Range: bytes * /total` with no body asks where the upload
- * stands. The last byte runs the method itself, through the same pipeline as any call.
+ * stands. The last byte runs the method itself, through the same pipeline as any call; the
+ * session then keeps that answer, so a client whose connection dropped before it read it learns
+ * the outcome from a status query (as at Google) instead of uploading the message a second time.
  */
 import { randomBytes } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
@@ -36,6 +38,8 @@ interface Session {
   chunks: Buffer[];
   received: number;
   expiresAt: number;
+  /** The method's answer once the last byte arrived; every later request on the session gets it again. */
+  done?: GmailResult;
 }
 
 function result(reply: FastifyReply, r: GmailResult): FastifyReply {
@@ -114,6 +118,7 @@ export class ResumableUploads {
       const id = first((request.query as FormValues).upload_id) ?? "";
       const session = this.sessions.get(id);
       if (!session || this.state.now() > session.expiresAt) throw notFound();
+      if (session.done) return result(reply, session.done);
       const body = request.body;
       if (body !== undefined && body !== null && !Buffer.isBuffer(body)) {
         throw new BadInput("Send the bytes of a resumable upload with the media's Content-Type, not as JSON or a form.");
@@ -145,20 +150,25 @@ export class ResumableUploads {
         if (session.received > 0) reply.header("range", `bytes=0-${session.received - 1}`);
         return reply.send();
       }
-      this.sessions.delete(id);
       const raw = Buffer.concat(session.chunks);
-      return result(
-        reply,
-        await runGmail(this.state, session.route, {
-          params: session.params,
-          query: { ...session.query, uploadType: "resumable" },
-          body: new ResumableBody(session.metadata, raw),
-          contentType: session.contentType,
-          // A fresher token on the last chunk wins; the session's own otherwise.
-          authorization: request.headers.authorization ?? session.authorization,
-          upload: true,
-        }),
-      );
+      session.chunks = [];
+      const answer = await runGmail(this.state, session.route, {
+        params: session.params,
+        query: { ...session.query, uploadType: "resumable" },
+        body: new ResumableBody(session.metadata, raw),
+        contentType: session.contentType,
+        // A fresher token on the last chunk wins; the session's own otherwise.
+        authorization: request.headers.authorization ?? session.authorization,
+        upload: true,
+      });
+      if (answer.status >= 200 && answer.status < 300) {
+        session.done = answer;
+      } else {
+        // A refusal (quota, a fault): the last chunk is not kept, so the client resumes by sending it again.
+        session.received -= bytes.length;
+        session.chunks = [raw.subarray(0, session.received)];
+      }
+      return result(reply, answer);
     } catch (err) {
       return fail(reply, err);
     }

@@ -76,8 +76,29 @@ describe("resumable uploads", () => {
     expect(last.status).toBe(200);
     expect(last.json.labelIds.sort()).toEqual(["INBOX", "STARRED"]);
     expect((await rawOf(last.json.id)).equals(bytes)).toBe(true);
-    // The session is finished: its URI is gone.
-    expect((await put(session, Buffer.alloc(0), `bytes */${total}`)).status).toBe(404);
+    // The session is finished: a status query (a client whose connection dropped before it read
+    // the answer) gets the same message back, and nothing is imported twice.
+    const again = await put(session, Buffer.alloc(0), `bytes */${total}`);
+    expect(again).toMatchObject({ status: 200, json: { id: last.json.id } });
+    const listed = await fetch(`${h.base}/gmail/v1/users/me/messages?q=subject:chunked`, { headers: { authorization: bearer } });
+    expect((await listed.json()).messages).toHaveLength(1);
+  });
+
+  it("keeps no refused last chunk: after a 5xx the status query points before it and resending it finishes", async () => {
+    const bytes = await message("refused last", 200_000);
+    const total = bytes.length;
+    const session = (await open("messages/import", { metadata: { labelIds: ["INBOX"] }, length: total })).headers.get("location")!;
+    expect(await put(session, bytes.subarray(0, 100_000), `bytes 0-99999/${total}`)).toMatchObject({ status: 308, range: "bytes=0-99999" });
+    await h.admin("PUT", "/_admin/settings", { faults: { status: 503, rate: 1 } });
+    try {
+      expect((await put(session, bytes.subarray(100_000), `bytes 100000-${total - 1}/${total}`)).status).toBe(503);
+    } finally {
+      await h.admin("PUT", "/_admin/settings", { faults: null });
+    }
+    expect(await put(session, Buffer.alloc(0), `bytes */${total}`)).toMatchObject({ status: 308, range: "bytes=0-99999" });
+    const done = await put(session, bytes.subarray(100_000), `bytes 100000-${total - 1}/${total}`);
+    expect(done.status).toBe(200);
+    expect((await rawOf(done.json.id)).equals(bytes)).toBe(true);
   });
 
   it("updates a draft through a session opened with PUT", async () => {
