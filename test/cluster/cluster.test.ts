@@ -6,15 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabaseUrl, testRedisUrl } from "../support/services.ts";
-import { freshPostgresDatabase } from "../support/db.ts";
-import { consent, startGoogle, type TestGoogle } from "../support/google.ts";
-import { clusterEnv, http, startService, type ServiceProcess } from "../support/cluster.ts";
+import { consent } from "../support/google.ts";
+import { http, startCluster, type ServiceProcess, type TestCluster } from "../support/cluster.ts";
 
 const READONLY = "https://www.googleapis.com/auth/gmail.readonly";
 
 describe.skipIf(!testDatabaseUrl || !testRedisUrl)("a cluster of two service processes", () => {
-  let google: TestGoogle;
-  let db: Awaited<ReturnType<typeof freshPostgresDatabase>>;
+  let cluster: TestCluster;
+  let google: TestCluster["google"];
   let a: ServiceProcess;
   let b: ServiceProcess;
   let env: Record<string, string>;
@@ -25,10 +24,9 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("a cluster of two service pro
   const stats = async () => (await google.admin("GET", "/stats")).users[user];
 
   beforeAll(async () => {
-    google = await startGoogle();
-    db = await freshPostgresDatabase(testDatabaseUrl!);
-    env = clusterEnv({ databaseUrl: db.url, redisUrl: testRedisUrl!, google: google.env });
-    [a, b] = await Promise.all([startService(env), startService(env)]);
+    cluster = await startCluster({ databaseUrl: testDatabaseUrl!, redisUrl: testRedisUrl!, processes: 2 });
+    ({ google, env } = cluster);
+    [a, b] = cluster.processes as [ServiceProcess, ServiceProcess];
     user = await google.newUser();
     const client = await google.newClient([`${a.url}/oauth2/callback`, `${b.url}/oauth2/callback`]);
     const callA = http(a.url, env.ADMIN_TOKEN!);
@@ -52,11 +50,7 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("a cluster of two service pro
     await google.admin("PUT", "/settings", { accessTokenTtlSeconds: 3599 });
   }, 90_000);
 
-  afterAll(async () => {
-    await Promise.all([a?.kill(), b?.kill()]);
-    await db?.drop();
-    await google?.close();
-  });
+  afterAll(() => cluster?.close());
 
   it("refreshes each expired token exactly once across both processes", async () => {
     await google.admin("POST", "/stats/reset");

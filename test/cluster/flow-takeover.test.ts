@@ -9,58 +9,37 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabaseUrl, testRedisUrl } from "../support/services.ts";
-import { freshPostgresDatabase } from "../support/db.ts";
-import { consent, startGoogle, type TestGoogle } from "../support/google.ts";
-import { clusterEnv, http, startService, type ServiceProcess } from "../support/cluster.ts";
+import { connectMailboxes, ended, exportable, mailbox as mailboxOf, pollRun, startCluster, type ServiceProcess, type TestCluster } from "../support/cluster.ts";
 
-const MAIL = "https://mail.google.com/";
 const RECORDS = 30;
 
 describe.skipIf(!testDatabaseUrl || !testRedisUrl)("a run whose runner dies or freezes", () => {
-  let google: TestGoogle;
-  let db: Awaited<ReturnType<typeof freshPostgresDatabase>>;
+  let cluster: TestCluster;
+  let google: TestCluster["google"];
   let sql: pg.Client;
-  let env: Record<string, string>;
-  const procs: ServiceProcess[] = [];
+  let procs: ServiceProcess[];
   let source: string;
   let connections: string[];
   const emails: string[] = [];
 
   beforeAll(async () => {
-    google = await startGoogle();
-    db = await freshPostgresDatabase(testDatabaseUrl!);
-    sql = new pg.Client({ connectionString: db.url });
+    cluster = await startCluster({ databaseUrl: testDatabaseUrl!, redisUrl: testRedisUrl!, processes: 2 });
+    google = cluster.google;
+    procs = [...cluster.processes];
+    sql = new pg.Client({ connectionString: cluster.db.url });
     await sql.connect();
-    env = clusterEnv({ databaseUrl: db.url, redisUrl: testRedisUrl!, google: google.env });
-    procs.push(await startService(env), await startService(env));
-    const call = http(procs[0]!.url, env.ADMIN_TOKEN!);
-    const client = await google.newClient([`${procs[0]!.url}/oauth2/callback`, `${procs[1]!.url}/oauth2/callback`]);
-    const ic = (await call("POST", "/v1/iclients", { name: "ic", application: "gmail", ...client })).body;
     source = `src-${Date.now()}@example.com`;
-    await google.admin("POST", "/users", { email: source, generate: { count: RECORDS } });
-    connections = [];
-    for (const email of [source, `dst1-${Date.now()}@example.com`, `dst2-${Date.now()}@example.com`]) {
-      if (email !== source) await google.admin("POST", "/users", { email });
-      const c = await call("POST", "/v1/connections", { name: email, application: "gmail", scopes: [MAIL], iClientId: ic.id, concurrencyLevel: 2 });
-      const { authorizeUrl } = (await call("POST", `/v1/connections/${c.body.id}/authorize`)).body;
-      expect((await fetch((await consent(authorizeUrl, { email })).redirect)).status).toBe(200);
-      connections.push(c.body.id);
-      emails.push(email);
-    }
+    emails.push(source, `dst1-${Date.now()}@example.com`, `dst2-${Date.now()}@example.com`);
+    connections = await connectMailboxes(cluster, emails.map((email) => (email === source ? { email, generate: RECORDS } : { email })), { concurrencyLevel: 2 });
   }, 90_000);
 
   afterAll(async () => {
-    for (const p of procs) {
-      if (p.child.signalCode === null && p.child.exitCode === null) p.child.kill("SIGCONT");
-      await p.kill("SIGKILL");
-    }
     await sql?.end();
-    await db?.drop();
-    await google?.close();
+    await cluster?.close();
   });
 
-  const mailbox = async (email: string) => (await google.admin("GET", `/users/${encodeURIComponent(email)}`)).messages as Array<{ subject: string; labelIds: string[] }>;
-  const exported = async () => (await mailbox(source)).filter((m) => !m.labelIds.includes("SPAM") && !m.labelIds.includes("TRASH"));
+  const mailbox = (email: string) => mailboxOf(google, email);
+  const exported = async () => (await mailbox(source)).filter(exportable);
   const lease = async (runId: string) => (await sql.query("SELECT lease_owner, lease_token, status FROM flow_runs WHERE id = $1", [runId])).rows[0];
   /** The process whose runner holds the run's lease (owners are `host:pid:random`). */
   const holder = async (runId: string) => {
@@ -70,7 +49,7 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("a run whose runner dies or f
 
   /** A send flow into the destination connection `dest`, started and running with a few records sent. */
   async function startRun(dest: number): Promise<string> {
-    const call = http(procs.at(-1)!.url, env.ADMIN_TOKEN!);
+    const call = cluster.call(procs.at(-1)!);
     const flow = await call("POST", "/v1/flows", {
       name: `forward ${dest}`,
       source: { connectionId: connections[0], export: { format: "metadata", maxMessages: RECORDS } },
@@ -79,27 +58,13 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("a run whose runner dies or f
     expect(flow.status, JSON.stringify(flow.body)).toBe(201);
     await google.admin("PUT", "/settings", { latencyMs: 150 });
     const { runId } = (await call("POST", `/v1/flows/${flow.body.id}/run`)).body;
-    for (let i = 0; i < 400; i++) {
-      const run = (await call("GET", `/v1/runs/${runId}`)).body;
-      if (run.progress.imported >= 3 && (await holder(runId))) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await pollRun(call, runId, async (run) => run.progress.imported >= 3 && (await holder(runId)) !== undefined, { timeoutMs: 20_000, intervalMs: 50 });
     return runId;
-  }
-
-  async function waitEnd(runId: string, via: ServiceProcess) {
-    const call = http(via.url, env.ADMIN_TOKEN!);
-    for (let i = 0; i < 600; i++) {
-      const run = (await call("GET", `/v1/runs/${runId}`)).body;
-      if (!["queued", "running"].includes(run.status)) return run;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error("run did not end");
   }
 
   async function expectExactlyOnce(runId: string, via: ServiceProcess, dest: string) {
     const records = await exported();
-    const run = await waitEnd(runId, via);
+    const run = await pollRun(cluster.call(via), runId, ended, { timeoutMs: 60_000, intervalMs: 100 });
     expect(run).toMatchObject({ status: "succeeded", progress: { exported: records.length, imported: records.length, failed: 0 } });
     const sent = (await mailbox(dest)).filter((m) => m.labelIds.includes("SENT"));
     expect(sent.map((m) => m.subject).sort()).toEqual(records.map((m) => `Fwd: ${m.subject}`).sort());
@@ -129,7 +94,7 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("a run whose runner dies or f
     expect(await holder(runId)).toBe(survivor);
     await expectExactlyOnce(runId, survivor, emails[1]!);
     procs.splice(procs.indexOf(victim), 1);
-    procs.push(await startService(env));
+    procs.push(await cluster.start());
   }, 120_000);
 
   it("is taken over from a runner frozen past its lease, which sends nothing more once resumed", async () => {

@@ -7,54 +7,35 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabaseUrl, testRedisUrl } from "../support/services.ts";
-import { freshPostgresDatabase } from "../support/db.ts";
-import { consent, startGoogle, type TestGoogle } from "../support/google.ts";
-import { clusterEnv, http, startService, type ServiceProcess } from "../support/cluster.ts";
+import { connectMailboxes, startCluster, type TestCluster } from "../support/cluster.ts";
 import { rawMessage } from "../flows/support.ts";
 import { until } from "./support.ts";
 
-const MAIL = "https://mail.google.com/";
 const TOPIC = "projects/mb-cluster/topics/gmail";
 const AUDIENCE = "http://mailbridge.cluster/hooks/gmail";
 
 describe.skipIf(!testDatabaseUrl || !testRedisUrl)("a process killed between a push's 204 and its run", () => {
-  let google: TestGoogle;
-  let db: Awaited<ReturnType<typeof freshPostgresDatabase>>;
+  let cluster: TestCluster;
   let sql: pg.Client;
-  let env: Record<string, string>;
-  let first: ServiceProcess;
-  let second: ServiceProcess | undefined;
 
   beforeAll(async () => {
-    google = await startGoogle();
-    db = await freshPostgresDatabase(testDatabaseUrl!);
-    env = { ...clusterEnv({ databaseUrl: db.url, redisUrl: testRedisUrl!, google: google.env }), GMAIL_PUSH_TOPIC: TOPIC, GMAIL_PUSH_AUDIENCE: AUDIENCE };
-    first = await startService(env);
-    sql = new pg.Client({ connectionString: db.url });
+    cluster = await startCluster({ databaseUrl: testDatabaseUrl!, redisUrl: testRedisUrl!, env: { GMAIL_PUSH_TOPIC: TOPIC, GMAIL_PUSH_AUDIENCE: AUDIENCE } });
+    sql = new pg.Client({ connectionString: cluster.db.url });
     await sql.connect();
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all([first?.kill(), second?.kill()]);
     await sql?.end();
-    await db?.drop();
-    await google?.close();
+    await cluster?.close();
   });
 
   it("leaves a hint the next process handles: each message delivered once", async () => {
-    const call = http(first.url, env.ADMIN_TOKEN!);
-    const client = await google.newClient([`${first.url}/oauth2/callback`]);
-    const ic = (await call("POST", "/v1/iclients", { name: "ic", application: "gmail", ...client })).body;
+    const { google } = cluster;
+    const first = cluster.processes[0]!;
+    const call = cluster.call(first);
     const source = `push-src-${Date.now()}@example.com`;
     const target = `push-dst-${Date.now()}@example.com`;
-    const ids: string[] = [];
-    for (const email of [source, target]) {
-      await google.admin("POST", "/users", { email });
-      const c = await call("POST", "/v1/connections", { name: email, application: "gmail", scopes: [MAIL], iClientId: ic.id });
-      const { authorizeUrl } = (await call("POST", `/v1/connections/${c.body.id}/authorize`)).body;
-      expect((await fetch((await consent(authorizeUrl, { email })).redirect)).status).toBe(200);
-      ids.push(c.body.id);
-    }
+    const ids = await connectMailboxes(cluster, [{ email: source }, { email: target }]);
     const flow = await call("POST", "/v1/flows", {
       name: "pushed copy",
       source: { connectionId: ids[0], export: { format: "metadata" } },
@@ -77,9 +58,9 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("a process killed between a p
     expect((await sql.query("SELECT email FROM gmail_push_hints")).rows).toEqual([{ email: source }]);
     expect((await sql.query("SELECT id FROM flow_runs WHERE flow_id = $1", [flowId])).rowCount).toBe(0);
 
-    second = await startService(env);
+    const second = await cluster.start();
     await google.admin("PUT", "/pubsub", { topic: TOPIC, pushEndpoint: `${second.url}/hooks/gmail`, audience: AUDIENCE, minBackoffMs: 200, maxBackoffMs: 1000 });
-    const callSecond = http(second.url, env.ADMIN_TOKEN!);
+    const callSecond = cluster.call(second);
     const runs = await until(async () => {
       const items = (await callSecond("GET", `/v1/flows/${flowId}/runs`)).body.items as Array<{ status: string }>;
       return items.length > 0 && items.every((r) => r.status !== "queued" && r.status !== "running") && items;
