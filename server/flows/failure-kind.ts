@@ -7,6 +7,9 @@
  * record or a run; a transient one makes the run retried from its deliveries
  * ledger.
  *
+ * The iClient's daily units spent (`daily_quota_reached`) is transient too, but the run is not
+ * retried with backoff: it pauses until the next UTC day ({@link pausedUntil}, server/quota/run-pause.ts).
+ *
  * A PostgreSQL error is transient only when its SQLSTATE says the server is
  * away or busy. An error nothing here knows is treated as transient: the run is retried with
  * backoff and, once its attempts are spent, fails with `internal_error`. That
@@ -17,6 +20,7 @@ import { ConnectorError } from "../../connector/errors.ts";
 import { ApiError } from "../../core/errors.ts";
 import { ConnectionUnavailableError } from "../oauth/connection-errors.ts";
 import { transientCause } from "../quota/transient.ts";
+import { DailyQuotaReachedError } from "../quota/daily.ts";
 
 export type FailureKind = "transient" | "permanent";
 
@@ -97,3 +101,15 @@ export function failureKind(err: unknown): FailureKind {
 }
 
 export const isPermanent = (err: unknown): boolean => failureKind(err) === "permanent";
+
+/**
+ * When the run should go on, if `err` (or what it wraps) is the iClient's daily units spent
+ * (`daily_quota_reached`): the run pauses until then (the next UTC day) instead of being retried
+ * with backoff. Transient for the records meanwhile (`failureKind`): they are left, never failed.
+ */
+export function pausedUntil(err: unknown): Date | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof DailyQuotaReachedError) return e.resumeAt;
+  }
+  return undefined;
+}

@@ -14,6 +14,7 @@ import { FlowRunner, describeError, type DEFAULT_RUN_LEASE_MS } from "./flow-run
 import { FlowStore } from "./flow-store.ts";
 import { MemoryRunQueue } from "./memory-run-queue.ts";
 import { RunInterruptedError } from "./failure-kind.ts";
+import { DailyQuotaPause } from "../quota/run-pause.ts";
 import { DEFAULT_RUN_RETRY, type RunQueue, type RunRetryPolicy } from "./run-queue.ts";
 import { RunStore, type RunRow } from "./run-store.ts";
 import type { Flow } from "./flow.ts";
@@ -97,7 +98,9 @@ export function createFlows(opts: FlowsOptions): Flows {
     exportSpec: opts.hooks?.exportSpec,
   });
   const ended = (runId: string) => opts.hooks?.runEnded?.(runId).catch((err) => opts.log.warn({ err, runId }, "run end hook failed"));
-  const process = (runId: string, signal: AbortSignal) => runner.execute(runId, signal).finally(() => ended(runId));
+  // A run that ran out of its iClient's daily units pauses until the next UTC day (server/quota/run-pause.ts).
+  const dailyPause = new DailyQuotaPause({ db: opts.db, clock: opts.gmail.clock, log: opts.log, resume: (runId) => queue.enqueue(runId) });
+  const process = (runId: string, signal: AbortSignal) => dailyPause.run(runId, signal, (s) => runner.execute(runId, s)).finally(() => ended(runId));
   // A run that failed for good leaves its archive failed, not `writing` for ever.
   const failRunArchive = async (runId: string) => {
     const run = await runs.find(runId);
@@ -157,6 +160,7 @@ export function createFlows(opts: FlowsOptions): Flows {
     async close() {
       closed = true;
       clearInterval(timer);
+      dailyPause.close();
       await queue.close();
     },
   };

@@ -7,8 +7,13 @@ interface Sleeper {
 }
 
 export class FakeClock implements QuotaClock {
-  #t = Date.UTC(2026, 11, 3, 12);
+  #t: number;
   readonly #sleepers = new Set<Sleeper>();
+
+  /** @param start - the clock's time at first. @defaultValue 2026-12-03 12:00 UTC */
+  constructor(start = Date.UTC(2026, 11, 3, 12)) {
+    this.#t = start;
+  }
 
   now(): number {
     return this.#t;
