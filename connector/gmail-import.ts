@@ -6,6 +6,24 @@
  */
 import type { ExportRecord, GmailCaller } from "./gmail-export.ts";
 import { composeMail, renderTemplate, toBase64Url, type TemplateFields } from "./mime.ts";
+import { RESUMABLE_THRESHOLD, resumableUpload, type ResumableUpload } from "./resumable-upload.ts";
+
+/**
+ * How message bytes travel: `raw` in the JSON body up to {@link RESUMABLE_THRESHOLD}, a resumable
+ * upload above it (Google's guidance; it survives a dropped connection).
+ */
+export interface UploadOptions {
+  /** @defaultValue {@link RESUMABLE_THRESHOLD} */
+  resumableAbove?: number;
+  /** Tuning of the resumable upload (chunk size, backoff). */
+  resumable?: Pick<ResumableUpload, "chunkSize" | "backoffMs">;
+}
+
+const USERS_ME = "upload/gmail/v1/users/me";
+
+function resumable(raw: Buffer, upload: UploadOptions | undefined): boolean {
+  return raw.length > (upload?.resumableAbove ?? RESUMABLE_THRESHOLD);
+}
 
 export const IMPORT_ACTIONS = ["send", "reply", "draft", "insert", "import", "addLabels", "removeLabels", "trash"] as const;
 export type ImportAction = (typeof IMPORT_ACTIONS)[number];
@@ -65,7 +83,19 @@ export async function composeFor(
 }
 
 /** Send or save as a draft; returns the new Gmail message id. */
-export async function deliverComposed(call: GmailCaller, action: ImportAction, raw: Buffer, threadId?: string): Promise<string> {
+export async function deliverComposed(call: GmailCaller, action: ImportAction, raw: Buffer, threadId?: string, upload?: UploadOptions): Promise<string> {
+  if (resumable(raw, upload)) {
+    if (action === "draft") {
+      const draft = await call("drafts.create", (g, options) =>
+        resumableUpload<{ message?: { id?: string } }>(g, options, { ...upload?.resumable, path: `${USERS_ME}/drafts`, metadata: { message: { threadId } }, media: raw }),
+      );
+      return draft.message?.id ?? "";
+    }
+    const sent = await call("messages.send", (g, options) =>
+      resumableUpload<{ id?: string }>(g, options, { ...upload?.resumable, path: `${USERS_ME}/messages/send`, metadata: threadId ? { threadId } : {}, media: raw }),
+    );
+    return sent.id ?? "";
+  }
   const message = { raw: toBase64Url(raw), threadId };
   if (action === "draft") {
     const res = await call("drafts.create", (g, options) => g.users.drafts.create({ userId: "me", requestBody: { message } }, options));
@@ -76,7 +106,20 @@ export async function deliverComposed(call: GmailCaller, action: ImportAction, r
 }
 
 /** Insert (no delivery, like IMAP APPEND) or import (scanned like received mail) the raw source message. */
-export async function copyRaw(call: GmailCaller, action: "insert" | "import", raw: Buffer, labelIds: string[] | undefined): Promise<string> {
+export async function copyRaw(call: GmailCaller, action: "insert" | "import", raw: Buffer, labelIds: string[] | undefined, upload?: UploadOptions): Promise<string> {
+  if (resumable(raw, upload)) {
+    const method = action === "insert" ? "messages.insert" : "messages.import";
+    const res = await call(method, (g, options) =>
+      resumableUpload<{ id?: string }>(g, options, {
+        ...upload?.resumable,
+        path: `${USERS_ME}/messages${action === "import" ? "/import" : ""}`,
+        query: { internalDateSource: "dateHeader" },
+        metadata: labelIds ? { labelIds } : {},
+        media: raw,
+      }),
+    );
+    return res.id ?? "";
+  }
   const requestBody = { raw: toBase64Url(raw), labelIds };
   const res =
     action === "insert"
