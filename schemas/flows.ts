@@ -132,11 +132,14 @@ export const flowSchema = {
     watch: {
       type: "object",
       additionalProperties: false,
-      description: "gmail triggers: how new mail is noticed. lastNotificationAt: when new mail was last seen.",
+      description:
+        "gmail triggers: how new mail is noticed. lastNotificationAt: when new mail was last seen. stoppedReason/stoppedAt: the push watch was stopped because the source connection went offline, was deauthorized or deleted (the flow polls until it is watched again).",
       properties: {
         mode: { type: "string", enum: ["poll", "push"] },
         expiresAt: { type: ["string", "null"], format: "date-time" },
         lastNotificationAt: { type: ["string", "null"], format: "date-time" },
+        stoppedReason: { type: "string", enum: ["connection_offline", "connection_deauthorized", "connection_deleted"] },
+        stoppedAt: { type: "string", format: "date-time" },
       },
     },
     createdAt: { type: "string", format: "date-time" },

@@ -39,6 +39,9 @@ export interface PendingRevocation {
 const touch = "updated_at = date_trunc('milliseconds', now())";
 
 export class TokenStore {
+  /** Called after a connection's status was set here (triggers stop or start its mailbox's watch at once). */
+  onStatusChange?: (connectionId: string) => void;
+
   constructor(
     private readonly db: Db,
     private readonly secrets: SecretBox,
@@ -74,6 +77,7 @@ export class TokenStore {
         [connectionId, a.email, JSON.stringify(a.grantedScopes), JSON.stringify(a.missingScopes), this.seal(a.tokens), a.clientId],
       );
     });
+    this.onStatusChange?.(connectionId);
   }
 
   /** Persist a refreshed token set, unless the connection was reauthorized or taken offline meanwhile. */
@@ -99,6 +103,7 @@ export class TokenStore {
         [connectionId, JSON.stringify(reason)],
       );
     });
+    this.onStatusChange?.(connectionId);
   }
 
   /**
@@ -113,6 +118,7 @@ export class TokenStore {
        WHERE id = $1`,
       failed ? [connectionId, JSON.stringify(failed.revocation), this.secrets.seal(JSON.stringify(failed.pending))] : [connectionId],
     );
+    this.onStatusChange?.(connectionId);
   }
 
   /** The refresh token of a revocation Google has not confirmed yet, if any. */

@@ -1,8 +1,8 @@
 /**
- * "When new mail arrives" without push: each tick of a Gmail trigger looks at
- * `history.list` from where the poller last looked (2 quota units when nothing
- * changed) and starts an incremental run when messages the trigger matches
- * were added. The poller never moves the flow's checkpoint past mail it
+ * "When new mail arrives" without push: each tick of a mailbox's poller looks at
+ * `history.list` once for every flow reading that mailbox, from the oldest of
+ * their cursors (2 quota units when nothing changed), and starts an incremental
+ * run of each flow whose trigger matches messages added past its own cursor. The poller never moves the flow's checkpoint past mail it
  * matches: only the run does, after delivering it. All calls go through the
  * GmailRunner choke point.
  */
@@ -46,61 +46,128 @@ export class GmailPoller {
    * started the run (a tick's poll or a push); a push whose hint is not past the cursor (late,
    * repeated or out of order) costs nothing.
    */
-  async poll(row: TriggerRow, flow: Flow, opts: { via?: "poll" | "push"; hintHistoryId?: string } = {}): Promise<void> {
+  async poll(row: TriggerRow, flow: Flow, opts: PollOptions = {}): Promise<void> {
+    await this.pollMailbox([{ row, flow }], opts);
+  }
+
+  /**
+   * One look at a mailbox for every flow reading it: a single `history.list` from the oldest of
+   * their cursors (2 units when nothing changed), through the first of their connections, then
+   * each flow takes the history records past its own cursor and runs when mail it exports
+   * arrived. A cursor Google no longer keeps (404) or a connection that cannot call falls back
+   * to one look per flow, each through its own connection.
+   */
+  async pollMailbox(targets: PollTarget[], opts: PollOptions = {}): Promise<void> {
     const via = opts.via ?? "poll";
-    const { store, checkpoints, starter, log } = this.deps;
-    const call = this.caller(flow, row.accountId);
-    const checkpoint = await checkpoints.get(flow.id);
-    if (!checkpoint) {
-      // A backfill's first run exports the recent past in full; otherwise enabling could not record the historyId: do it now.
-      if (row.backfillAfter) await starter.fire(row.accountId, flow.id, via);
-      else await this.anchor(row.accountId, flow);
-      return;
+    const { checkpoints, starter, log } = this.deps;
+    const looking: Array<PollTarget & { start: string; checkpoint: string }> = [];
+    for (const t of targets) {
+      const checkpoint = await checkpoints.get(t.flow.id);
+      if (!checkpoint) {
+        // A backfill's first run exports the recent past in full; otherwise enabling could not record the historyId: do it now.
+        try {
+          if (t.row.backfillAfter) await starter.fire(t.row.accountId, t.flow.id, via);
+          else await this.anchor(t.row.accountId, t.flow);
+        } catch (err) {
+          if (targets.length === 1) throw err;
+          log.warn({ err, flowId: t.flow.id }, "recording the mailbox's historyId failed");
+        }
+        continue;
+      }
+      const start = t.row.pollHistoryId ? later(t.row.pollHistoryId, checkpoint) : checkpoint;
+      if (opts.hintHistoryId && BigInt(opts.hintHistoryId) <= BigInt(start)) continue;
+      looking.push({ ...t, start, checkpoint });
     }
-    const start = row.pollHistoryId ? later(row.pollHistoryId, checkpoint) : checkpoint;
-    if (opts.hintHistoryId && BigInt(opts.hintHistoryId) <= BigInt(start)) return;
-    const filter = triggerFilter(flow, row.trigger);
-    let added: Array<{ id: string; labelIds: string[] }>;
-    let historyId: string;
+    if (!looking.length) return;
+    const from = looking.reduce((a, t) => (BigInt(t.start) < BigInt(a) ? t.start : a), looking[0]!.start);
+    const single = looking.length === 1 ? looking[0]! : undefined;
+    let history: History;
     try {
-      ({ added, historyId } = await this.history(call, start, filter.labelIds[0]));
+      history = await this.history(this.caller(looking[0]!.flow, looking[0]!.row.accountId), from, single ? triggerFilter(single.flow, single.row.trigger).labelIds[0] : undefined);
     } catch (err) {
-      if (!(err instanceof GoogleApiError && err.status === 404)) throw err;
-      // The cursor is older than the history Google keeps: the run resyncs (its deliveries ledger sends nothing twice).
-      log.warn({ flowId: flow.id }, "poll cursor too old: starting a resync run");
-      await starter.fire(row.accountId, flow.id, via);
+      if (single) {
+        if (!(err instanceof GoogleApiError && err.status === 404)) throw err;
+        // The cursor is older than the history Google keeps: the run resyncs (its deliveries ledger sends nothing twice).
+        log.warn({ flowId: single.flow.id }, "poll cursor too old: starting a resync run");
+        await starter.fire(single.row.accountId, single.flow.id, via);
+        return;
+      }
+      log.info({ err }, "shared history look failed: looking once per flow");
+      for (const t of looking) await this.pollMailbox([t], opts).catch((e) => log.warn({ err: e, flowId: t.flow.id }, "looking at history failed"));
       return;
     }
-    let matching = added.filter((m) => filter.labelIds.every((l) => m.labelIds.includes(l)));
+    for (const t of looking) {
+      try {
+        await this.settle(t, history, via);
+      } catch (err) {
+        if (single) throw err;
+        log.warn({ err, flowId: t.flow.id }, "looking at history failed");
+      }
+    }
+  }
+
+  /** One flow's share of a look at history: run for what it exports, or move its cursors on. */
+  private async settle(t: PollTarget & { start: string; checkpoint: string }, history: History, via: "poll" | "push"): Promise<void> {
+    const { store, starter } = this.deps;
+    const { row, flow, start, checkpoint } = t;
+    const after = BigInt(start);
+    const added = new Map<string, string[]>();
+    for (const r of history.records) if (r.id === undefined || BigInt(r.id) > after) for (const m of r.added) added.set(m.id, m.labelIds);
+    const filter = triggerFilter(flow, row.trigger);
+    let matching = [...added].filter(([, labelIds]) => filter.labelIds.every((l) => labelIds.includes(l))).map(([id]) => id);
     if (matching.length && filter.query) {
       const hits = new Set<string>();
+      const call = this.caller(flow, row.accountId);
       for await (const page of listMessageIds(call, { query: filter.query, labelIds: filter.labelIds, maxMessages: PAGE })) for (const id of page) hits.add(id);
-      matching = matching.filter((m) => hits.has(m.id));
+      matching = matching.filter((id) => hits.has(id));
     }
+    const historyId = history.historyId;
     if (matching.length) {
       // Start (or fold into a follow-up) before moving the cursor: a crash in between polls again, never misses.
       await starter.fire(row.accountId, flow.id, via);
       await store.setPollCursor(flow.id, historyId, via === "poll", this.deps.now());
       return;
     }
+    if (historyId === start) return; // nothing happened since: nothing to write
     await store.setPollCursor(flow.id, historyId, false, this.deps.now());
     // Nothing the flow would export arrived since its checkpoint: keep the checkpoint young, or Google forgets it.
     // Compare and set: a run that saved a later checkpoint meanwhile keeps it.
     if (start === checkpoint && historyId !== checkpoint) await store.advanceCheckpoint(flow.id, checkpoint, historyId);
   }
 
-  private async history(call: GmailCaller, startHistoryId: string, labelId?: string) {
-    const added = new Map<string, string[]>();
+  private async history(call: GmailCaller, startHistoryId: string, labelId?: string): Promise<History> {
+    const records: History["records"] = [];
     let pageToken: string | undefined;
     let historyId = startHistoryId;
     do {
       const res = await call("history.list", (g, options) =>
         g.users.history.list({ userId: "me", startHistoryId, historyTypes: ["messageAdded"], labelId, maxResults: PAGE, pageToken }, options),
       );
-      for (const h of res.data.history ?? []) for (const a of h.messagesAdded ?? []) if (a.message?.id) added.set(a.message.id, a.message.labelIds ?? []);
+      for (const h of res.data.history ?? []) {
+        const added = (h.messagesAdded ?? []).flatMap((a) => (a.message?.id ? [{ id: a.message.id, labelIds: a.message.labelIds ?? [] }] : []));
+        if (added.length) records.push({ id: h.id ?? undefined, added });
+      }
       historyId = String(res.data.historyId ?? historyId);
       pageToken = res.data.nextPageToken ?? undefined;
     } while (pageToken);
-    return { added: [...added].map(([id, labelIds]) => ({ id, labelIds })), historyId };
+    return { records, historyId };
   }
+}
+
+/** A flow to look at history for, with its trigger row. */
+export interface PollTarget {
+  row: TriggerRow;
+  flow: Flow;
+}
+
+export interface PollOptions {
+  via?: "poll" | "push";
+  /** A push's historyId: flows whose cursor is already there skip the look. */
+  hintHistoryId?: string;
+}
+
+/** What `history.list` said: the records that added messages (with their own historyId), and the mailbox's historyId now. */
+interface History {
+  records: Array<{ id?: string; added: Array<{ id: string; labelIds: string[] }> }>;
+  historyId: string;
 }

@@ -4,8 +4,8 @@
  * renewed once a day (a watch lasts 7 days) and stopped when the last such flow goes (disabled,
  * deleted, or its connection offline or deauthorized). A push notification's hint
  * `{emailAddress, historyId}` is persisted before the push is acknowledged, then handled per
- * mailbox: a burst folds into one look at `history.list` from each flow's own cursor (the
- * notification only says "something changed"), which starts a `push` run through the same
+ * mailbox: a burst folds into one look at `history.list` shared by the mailbox's flows, each
+ * taking what is past its own cursor (the notification only says "something changed"), which starts a `push` run through the same
  * starter as polls. A hint left by a crash is handled at the next start or sweep.
  */
 import type { FastifyBaseLogger } from "fastify";
@@ -121,15 +121,17 @@ export class GmailPush {
     const { db, log, poller, flows } = this.opts;
     const [hint] = await db.query<{ history_id: string; seq: string }>("SELECT history_id, seq FROM gmail_push_hints WHERE email = $1", [address]);
     if (!hint) return;
-    const rows = await this.watching(address);
-    for (const row of rows) {
-      try {
-        const flow = await flows.flows.get(row.accountId, row.flowId);
-        await poller.poll(row, flow, { via: "push", hintHistoryId: hint.history_id });
-      } catch (err) {
-        // The safety-net poll looks again; the hint is still cleared (a retry storm helps nobody).
-        log.warn({ err, flowId: row.flowId }, "push: looking at history failed");
-      }
+    const targets = [];
+    for (const row of await this.watching(address)) {
+      const flow = await flows.flows.get(row.accountId, row.flowId).catch(() => undefined); // deleted meanwhile
+      if (flow) targets.push({ row, flow });
+    }
+    try {
+      // One history.list for every flow on the mailbox.
+      await poller.pollMailbox(targets, { via: "push", hintHistoryId: hint.history_id });
+    } catch (err) {
+      // The safety-net poll looks again; the hint is still cleared (a retry storm helps nobody).
+      log.warn({ err }, "push: looking at history failed");
     }
     await db.query("DELETE FROM gmail_push_hints WHERE email = $1 AND seq = $2", [address, hint.seq]);
   }
@@ -179,6 +181,16 @@ export class GmailPush {
     for (const stale of watches.values()) await this.stop(stale);
   }
 
+  /**
+   * A connection changed status (offline, deauthorized, deleted, authorized again): its
+   * mailbox's watch is stopped or started now, not at the next hourly reconcile.
+   */
+  async connectionChanged(connectionId: string): Promise<void> {
+    if (!this.opts.topic) return;
+    this.opts.log.info({ connectionId }, "push: a connection changed: reconciling watches");
+    await this.reconcile();
+  }
+
   private async watch(email: string, accountId: string, connectionId: string, have: WatchRow | undefined, now: number): Promise<void> {
     const { db, gmail, log } = this.opts;
     const stamp = new Date(now).toISOString();
@@ -197,6 +209,7 @@ export class GmailPush {
         "UPDATE gmail_watches SET account_id = $2, connection_id = $3, topic = $4, history_id = $5, expires_at = $6, renewed_at = $7 WHERE email = $1",
         [email, accountId, connectionId, this.opts.topic, res.data.historyId ? String(res.data.historyId) : null, new Date(Number.isFinite(expires) ? expires : now).toISOString(), stamp],
       );
+      await db.query("DELETE FROM gmail_watch_stops WHERE connection_id = $1 OR email = $2", [connectionId, email]);
       log.info({ connectionId, expiresAt: new Date(expires).toISOString() }, have ? "Gmail watch renewed" : "Gmail watch started");
     } catch (err) {
       // Not watched: the next reconcile tries again (a new row goes; a renewal is due again).
@@ -210,12 +223,22 @@ export class GmailPush {
     const { db, gmail, log } = this.opts;
     const gone = await db.query("DELETE FROM gmail_watches WHERE email = $1 AND connection_id = $2 RETURNING email", [w.email, w.connection_id]);
     if (!gone.length) return;
+    // Why, when it is the connection's doing (flows still read through it): their watch state says so.
+    const [con] = await db.query<{ status: string }>("SELECT status FROM connections WHERE id = $1", [w.connection_id]);
+    const reason = !con ? "connection_deleted" : con.status === "offline" ? "connection_offline" : con.status === "unauthorized" ? "connection_deauthorized" : undefined;
+    if (reason) {
+      await db.query(
+        `INSERT INTO gmail_watch_stops (connection_id, email, reason, stopped_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (connection_id) DO UPDATE SET email = EXCLUDED.email, reason = EXCLUDED.reason, stopped_at = EXCLUDED.stopped_at`,
+        [w.connection_id, w.email, reason, new Date(this.opts.now()).toISOString()],
+      );
+    }
     try {
       await gmail.run(w.account_id, w.connection_id, "users.stop", (g, options) => g.users.stop({ userId: "me" }, options));
-      log.info({ connectionId: w.connection_id }, "Gmail watch stopped");
+      log.info({ connectionId: w.connection_id, reason }, "Gmail watch stopped");
     } catch (err) {
       // An offline or deleted connection cannot stop it: Google ends it within 7 days, and no flow listens.
-      log.info({ err, connectionId: w.connection_id }, "users.stop failed: the watch runs out by itself");
+      log.info({ err, connectionId: w.connection_id, reason }, "users.stop failed: the watch runs out by itself (no flow listens)");
     }
   }
 

@@ -18,6 +18,7 @@ import type { RunRow } from "../flows/run-store.ts";
 import { BullTicker } from "./bull-ticker.ts";
 import { GmailPoller } from "./gmail-poller.ts";
 import { GmailPush } from "./gmail-push.ts";
+import { MailboxPollers, mailboxOf } from "./mailbox-pollers.ts";
 import { MemoryTicker } from "./memory-ticker.ts";
 import { RunStarter } from "./run-starter.ts";
 import type { Ticker } from "./ticker.ts";
@@ -27,6 +28,8 @@ import { DEFAULT_POLL_EVERY, DEFAULT_PUSH_POLL_EVERY, MANUAL, checkTrigger, chec
 
 /** How often every process looks for follow-up runs whose run ended elsewhere unnoticed. @defaultValue 5 s */
 export const FOLLOW_UP_SWEEP_MS = 5_000;
+/** How often the mailbox pollers are matched with the flows (a source authorized since, say). @defaultValue 30 s */
+export const POLLER_SYNC_MS = 30_000;
 
 export interface TriggersOptions {
   db: Db;
@@ -58,7 +61,7 @@ export interface FlowTriggerView {
   trigger: Trigger;
   enabled: boolean;
   nextRunAt: string | null;
-  watch?: { mode: "poll" | "push"; expiresAt: string | null; lastNotificationAt: string | null };
+  watch?: { mode: "poll" | "push"; expiresAt: string | null; lastNotificationAt: string | null; stoppedReason?: string; stoppedAt?: string };
 }
 
 export interface Triggers {
@@ -76,6 +79,8 @@ export interface Triggers {
   remove(flowId: string): Promise<void>;
   /** The flows' hook: what a run exports, by what started it. */
   exportSpec(flow: Flow, run: RunRow): Promise<ExportSpec>;
+  /** A connection went offline, was deauthorized, deleted or authorized: watches and pollers follow now. */
+  connectionChanged(connectionId: string): Promise<void>;
   /** The flows' hook: a run's execution ended here; start the flow's follow-up run if one is pending. */
   runEnded(runId: string): Promise<void>;
   start(): Promise<void>;
@@ -84,7 +89,13 @@ export interface Triggers {
 
 const canonical = (t: Trigger) => JSON.stringify(Object.fromEntries(Object.entries(t).sort(([a], [b]) => a.localeCompare(b))));
 
-function view(row: TriggerRow | undefined, push?: { expiresAt: string | null }): FlowTriggerView {
+interface PushView {
+  expiresAt: string | null;
+  /** The watch was stopped because of the source connection (offline, deauthorized, deleted). */
+  stopped?: { reason: string; at: string };
+}
+
+function view(row: TriggerRow | undefined, push?: PushView): FlowTriggerView {
   const trigger = row?.trigger ?? MANUAL;
   const enabled = row?.enabled ?? true;
   return {
@@ -92,7 +103,14 @@ function view(row: TriggerRow | undefined, push?: { expiresAt: string | null }):
     enabled,
     nextRunAt: enabled && trigger.type !== "manual" ? (row?.nextRunAt ?? null) : null,
     ...(trigger.type === "gmail"
-      ? { watch: { mode: push ? ("push" as const) : ("poll" as const), expiresAt: (enabled && push?.expiresAt) || null, lastNotificationAt: row?.lastNotificationAt ?? null } }
+      ? {
+          watch: {
+            mode: push ? ("push" as const) : ("poll" as const),
+            expiresAt: (enabled && push?.expiresAt) || null,
+            lastNotificationAt: row?.lastNotificationAt ?? null,
+            ...(enabled && push?.stopped && !push.expiresAt ? { stoppedReason: push.stopped.reason, stoppedAt: push.stopped.at } : {}),
+          },
+        }
       : {}),
   };
 }
@@ -105,39 +123,52 @@ export function createTriggers(opts: TriggersOptions): Triggers {
   const poller = new GmailPoller({ gmail: opts.gmail, store, checkpoints, starter, log: opts.log, now });
   const push = new GmailPush({ db: opts.db, gmail: opts.gmail, flows: opts.flows, store, poller, log: opts.log, topic: opts.pushTopic, now, reconcileEveryMs: opts.watchReconcileMs });
   const defaultPollEvery = opts.pushTopic ? DEFAULT_PUSH_POLL_EVERY : DEFAULT_POLL_EVERY;
+  const pollers = new MailboxPollers({ db: opts.db, store, ticker: () => ticker, defaultPollEvery, now });
   /** The push view of flows: their mailbox's watch expiry, when push is on. */
-  const pushViews = async (flowIds: string[]): Promise<Map<string, { expiresAt: string | null }> | undefined> => {
+  const pushViews = async (flowIds: string[]): Promise<Map<string, PushView> | undefined> => {
     if (!push.enabled) return undefined;
-    const rows = await opts.db.query<{ id: string; expires_at: string | Date | null }>(
-      `SELECT f.id, w.expires_at FROM flows f
+    const rows = await opts.db.query<{ id: string; expires_at: string | Date | null; reason: string | null; stopped_at: string | Date | null }>(
+      `SELECT f.id, w.expires_at, s.reason, s.stopped_at FROM flows f
        LEFT JOIN connections c ON c.id = f.definition->'source'->>'connectionId'
        LEFT JOIN gmail_watches w ON w.email = lower(c.email)
+       LEFT JOIN gmail_watch_stops s ON s.connection_id = f.definition->'source'->>'connectionId'
        WHERE f.id = ANY($1::text[])`,
       [flowIds],
     );
-    return new Map(rows.map((r) => [r.id, { expiresAt: r.expires_at ? new Date(r.expires_at).toISOString() : null }]));
+    const iso = (v: string | Date) => new Date(v).toISOString();
+    return new Map(
+      rows.map((r) => [r.id, { expiresAt: r.expires_at ? iso(r.expires_at) : null, ...(r.reason && r.stopped_at ? { stopped: { reason: r.reason, at: iso(r.stopped_at) } } : {}) }]),
+    );
   };
   const reconcile = async () => {
     if (push.enabled) await push.reconcile().catch((err) => opts.log.warn({ err }, "push: reconciling watches failed"));
   };
 
-  const onTick = async (flowId: string, tick: number) => {
+  const onTick = async (key: string, tick: number) => {
+    const email = mailboxOf(key);
+    if (email !== undefined) {
+      // One look at the mailbox for every flow reading it; a poller no flow needs any more goes.
+      if (await pollers.claimTick(email, tick)) await poller.pollMailbox(await pollers.flowsOf(email, (a, f) => opts.flows.flows.get(a, f)));
+      else if (!(await pollers.exists(email))) await ticker.remove(key);
+      return;
+    }
+    const flowId = key;
     const row = await store.claimTick(flowId, tick);
-    if (!row) {
-      // Fired already; or the flow is gone (its account deleted, say) or disabled: then its timer goes too.
-      const current = await store.get(flowId);
-      if (!current || !current.enabled || !timerOf(current.trigger, defaultPollEvery)) await ticker.remove(flowId);
+    if (!row || row.trigger.type !== "schedule") {
+      // Fired already; or the flow is gone (its account deleted, say), disabled, or polls by mailbox now: then its timer goes too.
+      const current = row ?? (await store.get(flowId));
+      if (!current || !current.enabled || current.trigger.type !== "schedule") await ticker.remove(flowId);
       else opts.log.info({ flowId, tick: new Date(tick).toISOString() }, "tick already fired: skipped");
       return;
     }
-    if (row.trigger.type === "schedule") await starter.fire(row.accountId, flowId, "schedule");
-    else if (row.trigger.type === "gmail") await poller.poll(row, await opts.flows.flows.get(row.accountId, flowId));
+    await starter.fire(row.accountId, flowId, "schedule");
   };
   const ticker: Ticker = opts.redisUrl
     ? new BullTicker({ redisUrl: opts.redisUrl, prefix: opts.redisPrefix, store, onTick, log: opts.log })
-    : new MemoryTicker({ store, onTick, log: opts.log, now, defaultPollEvery });
+    : new MemoryTicker({ store, onTick, log: opts.log, now, defaultPollEvery, moreTimers: () => pollers.timers() });
 
   let sweeper: NodeJS.Timeout | undefined;
+  let syncer: NodeJS.Timeout | undefined;
   const sweep = async () => {
     for (const flowId of await store.pendingFlows()) await starter.followUp(flowId);
   };
@@ -162,7 +193,8 @@ export function createTriggers(opts: TriggersOptions): Triggers {
       const enabled = input.enabled ?? prev?.enabled ?? true;
       // jsonb keeps keys in its own order: compare canonically, or every save would re-anchor (and skip undelivered mail).
       const changed = !prev || canonical(trigger) !== canonical(prev.trigger) || enabled !== prev.enabled || !!saveOpts.sourceChanged;
-      const spec = enabled ? timerOf(trigger, defaultPollEvery) : undefined;
+      // A schedule ticks per flow; a Gmail trigger by its mailbox's poller (mailbox-pollers.ts).
+      const spec = enabled && trigger.type === "schedule" ? timerOf(trigger, defaultPollEvery) : undefined;
       const t = now();
       // An interval fires when enabled, then every interval (as BullMQ's `every` schedulers do).
       const anchor = spec && "everyMs" in spec ? t - spec.everyMs : t;
@@ -181,8 +213,14 @@ export function createTriggers(opts: TriggersOptions): Triggers {
           }
         }
       }
-      if (trigger.type === "gmail" || prev?.trigger.type === "gmail" || saveOpts.sourceChanged) await reconcile();
+      const mailTrigger = trigger.type === "gmail" || prev?.trigger.type === "gmail" || !!saveOpts.sourceChanged;
+      if (mailTrigger) await reconcile();
       if (!changed) return;
+      if (mailTrigger) {
+        // The source's mailbox (every mailbox when the source moved: the old one may have lost its last flow).
+        const email = saveOpts.sourceChanged ? undefined : await pollers.emailOfFlow(flow.id);
+        await pollers.sync(email ? [email] : undefined);
+      }
       if (spec) {
         const next = await ticker.set(flow.id, spec, anchor);
         await store.setNextRun(flow.id, next);
@@ -205,6 +243,7 @@ export function createTriggers(opts: TriggersOptions): Triggers {
     async remove(flowId) {
       await ticker.remove(flowId);
       await reconcile(); // the flow's mailbox may have lost its last watcher
+      await pollers.sync();
     },
 
     async exportSpec(flow, run) {
@@ -212,6 +251,11 @@ export function createTriggers(opts: TriggersOptions): Triggers {
       if (runTrigger === "manual") return flow.source.export;
       const row = await store.get(flow.id);
       return exportForRun(flow, runTrigger, row?.trigger ?? MANUAL, row?.backfillAfter);
+    },
+
+    async connectionChanged(connectionId) {
+      await push.connectionChanged(connectionId);
+      await pollers.sync();
     },
 
     async runEnded(runId) {
@@ -224,14 +268,18 @@ export function createTriggers(opts: TriggersOptions): Triggers {
 
     async start() {
       await ticker.start();
+      await pollers.sync();
       await push.start();
       await sweep();
       sweeper = setInterval(() => void sweep().catch((err) => opts.log.warn({ err }, "follow-up sweep failed")), FOLLOW_UP_SWEEP_MS);
       sweeper.unref();
+      syncer = setInterval(() => void pollers.sync().catch((err) => opts.log.warn({ err }, "matching mailbox pollers with flows failed")), POLLER_SYNC_MS);
+      syncer.unref();
     },
 
     async close() {
       clearInterval(sweeper);
+      clearInterval(syncer);
       await push.close();
       await ticker.close();
     },

@@ -21,6 +21,8 @@ export interface MemoryTickerOptions {
   now?: () => number;
   /** A Gmail trigger's poll interval when it names none. @defaultValue {@link DEFAULT_POLL_EVERY} (10m with push) */
   defaultPollEvery?: string;
+  /** Timers kept outside `flow_triggers` (the mailbox pollers), armed at start with their last tick. */
+  moreTimers?: () => Promise<Array<{ key: string; spec: TimerSpec; last: number | null }>>;
 }
 
 export class MemoryTicker implements Ticker {
@@ -51,6 +53,7 @@ export class MemoryTicker implements Ticker {
       const spec = timerOf(row.trigger, this.opts.defaultPollEvery);
       if (spec) this.timers.set(row.flowId, { spec, last: row.lastTickAt ?? this.now() });
     }
+    for (const t of (await this.opts.moreTimers?.()) ?? []) this.timers.set(t.key, { spec: t.spec, last: t.last ?? this.now() - ("everyMs" in t.spec ? t.spec.everyMs : 0) });
     await this.check();
   }
 

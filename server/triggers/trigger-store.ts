@@ -5,6 +5,7 @@
  * state. A flow without a row (made before triggers) is manual.
  */
 import type { Db, Queryable } from "../../core/store/db.ts";
+import { MAILBOX_KEY } from "./mailbox-pollers.ts";
 import { MANUAL, type RunTrigger, type Trigger } from "./trigger.ts";
 
 export interface TriggerRow {
@@ -29,7 +30,8 @@ function toRow(r: Record<string, any>): TriggerRow {
     trigger: r.trigger,
     enabled: r.enabled,
     lastTickAt: r.last_tick_at ? new Date(r.last_tick_at).getTime() : null,
-    nextRunAt: iso(r.next_run_at),
+    // A Gmail trigger's next look is its mailbox poller's next tick.
+    nextRunAt: iso(r.trigger?.type === "gmail" ? r.poller_next_run_at : r.next_run_at),
     pollHistoryId: r.poll_history_id ?? null,
     lastNotificationAt: iso(r.last_notification_at),
     backfillAfter: iso(r.backfill_after),
@@ -37,17 +39,24 @@ function toRow(r: Record<string, any>): TriggerRow {
   };
 }
 
+/** flow_triggers with the next tick of the poller of each Gmail trigger's mailbox. */
+const WITH_POLLER = `
+  SELECT ft.*, p.next_run_at AS poller_next_run_at FROM flow_triggers ft
+  LEFT JOIN flows f ON f.id = ft.flow_id AND ft.trigger->>'type' = 'gmail'
+  LEFT JOIN connections c ON c.id = f.definition->'source'->>'connectionId'
+  LEFT JOIN gmail_pollers p ON p.email = lower(c.email)`;
+
 export class TriggerStore {
   constructor(private readonly db: Db) {}
 
   async get(flowId: string, q: Queryable = this.db): Promise<TriggerRow | undefined> {
-    const rows = await q.query("SELECT * FROM flow_triggers WHERE flow_id = $1", [flowId]);
+    const rows = await q.query(`${WITH_POLLER} WHERE ft.flow_id = $1`, [flowId]);
     return rows[0] ? toRow(rows[0]) : undefined;
   }
 
   async getMany(flowIds: string[]): Promise<Map<string, TriggerRow>> {
     if (!flowIds.length) return new Map();
-    const rows = await this.db.query("SELECT * FROM flow_triggers WHERE flow_id = ANY($1::text[])", [flowIds]);
+    const rows = await this.db.query(`${WITH_POLLER} WHERE ft.flow_id = ANY($1::text[])`, [flowIds]);
     return new Map(rows.map((r) => [r.flow_id as string, toRow(r)]));
   }
 
@@ -78,9 +87,9 @@ export class TriggerStore {
     );
   }
 
-  /** Enabled flows that fire on a timer (a schedule or a poll), for the in-process ticker. */
+  /** Enabled schedules, for the in-process ticker (Gmail triggers tick by mailbox: mailbox-pollers.ts). */
   async timed(): Promise<TriggerRow[]> {
-    const rows = await this.db.query("SELECT * FROM flow_triggers WHERE enabled AND trigger->>'type' IN ('schedule', 'gmail')");
+    const rows = await this.db.query("SELECT * FROM flow_triggers WHERE enabled AND trigger->>'type' = 'schedule'");
     return rows.map(toRow);
   }
 
@@ -96,7 +105,12 @@ export class TriggerStore {
     return rows[0] ? toRow(rows[0]) : undefined;
   }
 
+  /** The next tick of a ticker key: a flow's schedule, or a mailbox's poller (`mailbox:<address>`). */
   async setNextRun(flowId: string, at: number | undefined): Promise<void> {
+    if (flowId.startsWith(MAILBOX_KEY)) {
+      await this.db.query("UPDATE gmail_pollers SET next_run_at = $2 WHERE email = $1", [flowId.slice(MAILBOX_KEY.length), at ? new Date(at).toISOString() : null]);
+      return;
+    }
     await this.db.query("UPDATE flow_triggers SET next_run_at = $2 WHERE flow_id = $1", [flowId, at ? new Date(at).toISOString() : null]);
   }
 

@@ -247,24 +247,25 @@ describe("Gmail-triggered flows, push", () => {
     const two = await copyFlow(src, dst, { labelIds: ["INBOX"], query: "subject:invoice" });
     const [watch] = await w.t.store.db.query<{ renewed_at: Date | string; expires_at: Date | string }>("SELECT * FROM gmail_watches WHERE email = $1", [src.email]);
     expect(watch).toBeDefined();
-    // One users.watch (100 units) for both flows; each flow's enabling also anchored (getProfile, 1) and polled once (history.list, 2).
-    expect(await units(src.email)).toBe(100 + 2 * (1 + 2));
+    // One users.watch (100 units) for both flows; each flow's enabling anchored (getProfile, 1); the mailbox's one poller
+    // looked once when the first flow made it (history.list, 2), and the second flow joined it.
+    expect(await units(src.email)).toBe(100 + 2 * 1 + 2);
 
     const push = w.t.app.triggers.push;
     c.advance(23 * 3_600_000);
     await push.reconcile();
-    expect(await units(src.email)).toBe(106); // not a day yet
+    expect(await units(src.email)).toBe(104); // not a day yet
     c.advance(2 * 3_600_000);
     await push.reconcile();
-    expect(await units(src.email)).toBe(206); // renewed
+    expect(await units(src.email)).toBe(204); // renewed
     const [renewed] = await w.t.store.db.query<{ renewed_at: Date | string }>("SELECT renewed_at FROM gmail_watches WHERE email = $1", [src.email]);
     expect(new Date(renewed!.renewed_at).getTime()).toBe(c.t);
 
     expect((await w.a.patch(`/v1/flows/${one}`, { enabled: false })).statusCode).toBe(200);
-    expect(await units(src.email)).toBe(206); // the other flow still watches
+    expect(await units(src.email)).toBe(204); // the other flow still watches
     expect((await w.a.get(`/v1/flows/${one}`)).json().watch).toMatchObject({ mode: "push", expiresAt: null });
     expect((await w.a.delete(`/v1/flows/${two}`)).statusCode).toBe(204);
-    expect(await units(src.email)).toBe(256); // users.stop, 50 units
+    expect(await units(src.email)).toBe(254); // users.stop, 50 units
     expect(await w.t.store.db.query("SELECT * FROM gmail_watches WHERE email = $1", [src.email])).toHaveLength(0);
     const published = (await pubsub()).published;
     await arrive(src.email, ["nobody listens"]);
