@@ -49,12 +49,37 @@ export interface ExportRecord extends MailHeaders {
   userLabelNames?: string[];
 }
 
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** An RFC 5322 date-time in UTC: `Wed, 05 Jun 2019 12:30:00 +0000`. */
+export function rfc5322Date(date: Date): string {
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  return `${DAYS[date.getUTCDay()]}, ${p2(date.getUTCDate())} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()} ${p2(date.getUTCHours())}:${p2(date.getUTCMinutes())}:${p2(date.getUTCSeconds())} +0000`;
+}
+
+/**
+ * The message with a `Date:` header of `date` before its first line, ending as that line ends.
+ * Gmail's import takes a message's internal date only from its Date header
+ * (`internalDateSource=dateHeader`): a message without one would get the time of the restore.
+ */
+export function withDateHeader(raw: Buffer, date: Date): Buffer {
+  const lf = raw.indexOf(0x0a);
+  const eol = lf > 0 && raw[lf - 1] === 0x0d ? "\r\n" : "\n";
+  return Buffer.concat([Buffer.from(`Date: ${rfc5322Date(date)}${eol}`, "latin1"), raw]);
+}
+
 /**
  * A message read from an archive as an export record: raw bytes unchanged, headers and text
- * parsed, system label ids and user label names from its Takeout label names.
+ * parsed, system label ids and user label names from its Takeout label names. A message
+ * without a Date header gets one with the archive's date (its `From ` line), the one change
+ * to its bytes, so that the restore keeps its date (issue 11: "internalDateSource=dateHeader
+ * or the archive's date").
  */
 export async function archiveRecord(id: string, m: { raw: Buffer; labels: string[]; date: Date }, attachments: AttachmentMode = "metadata"): Promise<ExportRecord> {
-  const mail = await parseMail(m.raw);
+  const parsed = await parseMail(m.raw);
+  const raw = parsed.date ? m.raw : withDateHeader(m.raw, m.date);
+  const mail = parsed.date ? parsed : { ...parsed, date: m.date.toISOString() };
   const { systemLabelIds, userLabelNames } = labelsFromTakeout(m.labels);
   return {
     ...mail,
@@ -64,7 +89,7 @@ export async function archiveRecord(id: string, m: { raw: Buffer; labels: string
     userLabelNames,
     snippet: mail.text.slice(0, 200),
     internalDate: String(m.date.getTime()),
-    raw: m.raw,
+    raw,
     attachments: attachments === "none" ? [] : mail.attachments.map((a) => (attachments === "content" ? a : { ...a, data: undefined })),
   };
 }
