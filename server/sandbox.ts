@@ -5,7 +5,10 @@
  * account, and the user demo@mailbridge.test has a realistic mailbox. Gmail push is
  * wired: the emulator's push subscription posts to the service's own `/hooks/gmail`, so a
  * Gmail-triggered flow runs within seconds of mail arriving
- * (`POST /sandbox/google/_admin/users/demo@mailbridge.test/messages`).
+ * (`POST /sandbox/google/_admin/users/demo@mailbridge.test/messages`). Sign-in is Google's too:
+ * the mounted emulator answers ID tokens signed with its key, and `GOOGLE_CERTS_URL` defaults to
+ * its `/oauth2/v3/certs` in sandbox mode (server/config.ts), so the address comes from a verified
+ * ID token as against real Google (`test/oauth/id-token-address.test.ts`).
  *
  * The emulator keeps its state in memory: after a restart the demo mailbox is
  * seeded anew and connections authorized before it must be reauthorized.
