@@ -28,6 +28,10 @@ export interface IClient {
   clientSecretHint?: string;
   callbackUrlRegistered: boolean | null;
   usedBy: Array<{ id: string; name: string }>;
+  /** Gmail calls may go on past the daily billing threshold (charged usage). */
+  allowBilledUsage?: boolean;
+  /** Gmail quota units spent today (UTC) against the daily units; warning from 90 %. */
+  usage?: { today: number; dailyLimit: number; warning: boolean };
   createdAt?: string;
   updatedAt?: string;
 }
@@ -236,9 +240,10 @@ export type ConnectionInput = {
   concurrencyLevel?: number | null;
 };
 
-export type IClientInput =
+export type IClientInput = (
   | { name: string; application: string; clientId: string; clientSecret?: string }
-  | { name: string; application: string; clientJson: unknown };
+  | { name: string; application: string; clientJson: unknown }
+) & { allowBilledUsage?: boolean };
 
 export type TestResult = { ok: true; email: string } | { ok: false; error: { code: string; message: string } };
 

@@ -48,6 +48,7 @@ export function IClientDialog(props: {
   const [name, setName] = useState(editing?.name ?? "");
   const [clientId, setClientId] = useState(editing?.clientId ?? "");
   const [clientSecret, setClientSecret] = useState("");
+  const [allowBilled, setAllowBilled] = useState(editing?.allowBilledUsage ?? false);
   const [file, setFile] = useState<GoogleClientFile>();
   const [fileName, setFileName] = useState<string>();
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -93,6 +94,7 @@ export function IClientDialog(props: {
         if (!editing || clientId.trim() !== editing.clientId) body.clientId = clientId.trim();
         if (clientSecret) body.clientSecret = clientSecret;
       }
+      if (!editing || allowBilled !== (editing.allowBilledUsage ?? false)) body.allowBilledUsage = allowBilled;
       const saved = editing
         ? await api.updateIClient(editing.id, body)
         : await api.createIClient({ application: props.application, ...body } as any);
@@ -166,6 +168,16 @@ export function IClientDialog(props: {
               {...errAttrs("iclient-secret", errors.clientSecret)}
             />
             <FieldError id="iclient-secret" message={errors.clientSecret} />
+          </div>
+          <div class="field">
+            <label class="check">
+              <input type="checkbox" checked={allowBilled} onChange={(e) => setAllowBilled(e.currentTarget.checked)} aria-describedby="iclient-billed-hint" />
+              Allow billed usage
+            </label>
+            <p class="hint" id="iclient-billed-hint">
+              Past Google's daily threshold of Gmail quota units per project, usage is charged. Unticked, this iClient's runs pause
+              until the next day (UTC) instead.
+            </p>
           </div>
           {general && (
             <p class="error" role="alert">

@@ -5,6 +5,33 @@ import { ConfirmDialog } from "./dialog.tsx";
 import { IClientDialog } from "./iclient-dialog.tsx";
 import { ResourceList } from "./resource-list.tsx";
 
+const units = new Intl.NumberFormat("en");
+
+/** The day's Gmail units against the daily threshold: a warning from 90 %, and what happens at 100 %. */
+function DailyUsage({ iclient }: { iclient: IClient }) {
+  const u = iclient.usage;
+  if (!u) return <span class="muted">—</span>;
+  const share = Math.min(100, Math.floor((u.today / u.dailyLimit) * 100));
+  const reached = u.today >= u.dailyLimit;
+  return (
+    <div>
+      <span>
+        {units.format(u.today)} of {units.format(u.dailyLimit)} ({share} %)
+      </span>
+      {iclient.allowBilledUsage && <div class="muted">Billed usage allowed</div>}
+      {u.warning && (
+        <div class="warning-inline" role="status">
+          {reached
+            ? iclient.allowBilledUsage
+              ? "Daily threshold passed: further usage is billed."
+              : "Daily quota reached: runs paused until 00:00 UTC."
+            : "Near the daily quota (90 %)."}
+        </div>
+      )}
+    </div>
+  );
+}
+
 export function IClientsView() {
   const [iclients, setIClients] = useState<IClient[]>();
   const [error, setError] = useState<string>();
@@ -54,7 +81,7 @@ export function IClientsView() {
         </button>
       </div>
       <p class="muted">An iClient is an OAuth client ID and secret from the Google Cloud console, shared by many connections.</p>
-      <ResourceList items={iclients} error={error} notice={notice} empty="No iClients yet." columns={["Name", "Client ID", "Secret", "Used by"]}>
+      <ResourceList items={iclients} error={error} notice={notice} empty="No iClients yet." columns={["Name", "Client ID", "Secret", "Used by", "Gmail units today"]}>
         {(iclients ?? []).map((ic) => (
           <tr key={ic.id}>
             <th scope="row" data-label="Name">
@@ -68,6 +95,9 @@ export function IClientsView() {
               {ic.clientSecretHint ?? "—"}
             </td>
             <td data-label="Used by">{ic.usedBy.length ? ic.usedBy.map((u) => u.name).join(", ") : <span class="muted">No connections</span>}</td>
+            <td data-label="Gmail units today">
+              <DailyUsage iclient={ic} />
+            </td>
             <td class="actions">
               <div class="action-buttons">
                 <button type="button" onClick={() => setEditing(ic)}>
