@@ -23,6 +23,7 @@ async function startProxy(google: TestGoogle) {
   let holdRefresh: { answered: (body: any) => void; release: Promise<void> } | undefined;
   let failRevoke = false;
   const revokes: string[] = [];
+  const revokeWaiters: Array<() => void> = [];
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
@@ -30,6 +31,7 @@ async function startProxy(google: TestGoogle) {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     if (path === "/revoke") {
       revokes.push(body);
+      for (const wake of revokeWaiters.splice(0)) wake();
       if (failRevoke) {
         res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ error: "backend_error" }));
         return;
@@ -54,6 +56,8 @@ async function startProxy(google: TestGoogle) {
   return {
     env: { GOOGLE_TOKEN_URL: `${base}/token`, GOOGLE_REVOKE_URL: `${base}/revoke` },
     revokes,
+    /** Resolves when the next revocation request arrives. */
+    nextRevoke: () => new Promise<void>((r) => revokeWaiters.push(r)),
     set failRevoke(v: boolean) {
       failRevoke = v;
     },
@@ -119,13 +123,13 @@ describe.each([
     const rotated = await held.answered; // the emulator rotated: the old refresh token is retired
     expect(rotated.refresh_token).toEqual(expect.any(String));
     const callsBefore = lockCalls;
-    const revokesBefore = proxy.revokes.length;
     const asked = new Promise<void>((resolve) => {
       onLockCall = (n) => n > callsBefore && resolve();
     });
+    const revoked = proxy.nextRevoke();
     const deauthorize = a.post(`/v1/connections/${id}/deauthorize`, {});
     // Deauthorize either waits for the lock (as it must) or, without it, sends its revocation now.
-    await Promise.race([asked, until(() => proxy.revokes.length > revokesBefore)]);
+    await Promise.race([asked, revoked]);
     held.release();
     expect((await test).statusCode).toBe(200);
     const answer = await deauthorize;
@@ -210,8 +214,3 @@ describe("deleting a connection whose revocation Google does not confirm", () =>
     expect(await refreshAtGoogle()).toBe(400);
   });
 });
-
-/** Resolves once `check` holds (polled on the event loop; bounded by the test's timeout). */
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 5));
-}
