@@ -4,7 +4,8 @@
  * Files are looked up at request time, so a build made while the service runs
  * is picked up. GETs for paths that are not files get `index.html` (the SPA
  * fallback), except under the API and service prefixes, which keep their JSON
- * 404. A missing build answers a 503 page that says how to build it.
+ * 404. A missing build answers a 503 page that says how to build it, styled
+ * by a stylesheet of its own (the service's policy admits no inline style).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fastifyStatic from "@fastify/static";
@@ -23,10 +24,17 @@ export interface WebRoutesOptions {
   root?: string;
 }
 
+/** The stylesheet of the page a missing build answers: from 'self', as the Content-Security-Policy wants. */
+export const MISSING_BUILD_STYLESHEET = "/_mailbridge/not-built.css";
+
+const MISSING_BUILD_CSS = `body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5}
+code{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}
+`;
+
 const MISSING_BUILD_PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Mailbridge: the web panel is not built</title>
-<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5}code{background:#f1f3f4;padding:.1rem .3rem;border-radius:4px}</style>
+<link rel="stylesheet" href="${MISSING_BUILD_STYLESHEET}">
 </head><body>
 <h1>The resources panel is not built</h1>
 <p>The service is running and its API answers under <code>/v1</code> (see <a href="/docs">/docs</a>), but the web panel has not been built.</p>
@@ -75,6 +83,9 @@ export async function webRoutes(app: FastifyInstance, opts: WebRoutesOptions = {
   // The panel signs in through the API itself: its pages and assets are public.
   app.get("/", { config: { public: true }, schema: { hide: true } }, handler);
   app.get("/*", { config: { public: true }, schema: { hide: true } }, handler);
+  app.get(MISSING_BUILD_STYLESHEET, { config: { public: true }, schema: { hide: true } }, async (_request, reply) =>
+    reply.header("cache-control", "no-cache").type("text/css; charset=utf-8").send(MISSING_BUILD_CSS),
+  );
 }
 
 function decodeURIComponentSafe(s: string): string | null {

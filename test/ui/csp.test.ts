@@ -1,16 +1,22 @@
 /**
  * The Content-Security-Policy in real Chromium: the panel, its OAuth popup,
- * the callback page and /docs work under it without a single violation, and a
- * page on another origin cannot frame the panel.
+ * the callback page, /docs and the page a missing build answers work under it
+ * without a single violation, and a page on another origin cannot frame the panel.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import Fastify from "fastify";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConsoleMessage, Page } from "playwright-core";
 import { api } from "../support/app.ts";
-import { launchBrowser, poll, screenshot, signIn, UI_TEST_MS, type TestBrowser } from "./support/browser.ts";
-import { startServedApp } from "./support/service.ts";
+import { poll, screenshot, signIn, UI_TEST_MS, useServiceAndBrowser, type TestBrowser } from "./support/browser.ts";
+import { startServedApp, type InProcessService } from "./support/service.ts";
 import { testChromium } from "../support/services.ts";
+import { installSecurity } from "../../server/security.ts";
+import { webRoutes } from "../../server/routes/web.ts";
 
 declare global {
   interface Window {
@@ -19,7 +25,7 @@ declare global {
 }
 
 describe.skipIf(!testChromium)("Content-Security-Policy in Chromium", { timeout: UI_TEST_MS }, () => {
-  let served: Awaited<ReturnType<typeof startServedApp>>;
+  let served: InProcessService;
   let browser: TestBrowser;
   /** Every CSP complaint Chromium printed, in any tab (popups included). */
   const consoleViolations: string[] = [];
@@ -27,9 +33,8 @@ describe.skipIf(!testChromium)("Content-Security-Policy in Chromium", { timeout:
     if (/Content Security Policy|Refused to/i.test(m.text())) consoleViolations.push(`${m.location().url}: ${m.text()}`);
   };
 
-  beforeAll(async () => {
-    served = await startServedApp();
-    browser = await launchBrowser(served.url);
+  useServiceAndBrowser(startServedApp, async (s, b) => {
+    [served, browser] = [s, b];
     browser.context.on("console", onConsole);
     // Recorded in every document, from its first script on.
     await browser.context.addInitScript(() => {
@@ -38,10 +43,6 @@ describe.skipIf(!testChromium)("Content-Security-Policy in Chromium", { timeout:
         window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
       });
     });
-  }, UI_TEST_MS);
-  afterAll(async () => {
-    await browser?.close();
-    await served?.close();
   });
 
   const violations = (page: Page) => page.evaluate(() => window.__cspViolations);
@@ -96,6 +97,32 @@ describe.skipIf(!testChromium)("Content-Security-Policy in Chromium", { timeout:
     expect(await violations(page)).toEqual([]);
     expect(consoleViolations).toEqual([]);
     await page.close();
+  });
+
+  it("the page a missing panel build answers is styled under the policy, with no violation", async () => {
+    // The service's headers and web routes as buildApp installs them, over a folder with no build.
+    const root = await mkdtemp(path.join(tmpdir(), "mailbridge-not-built-"));
+    const app = Fastify({ forceCloseConnections: true }); // as buildApp: Chromium keeps its connection open
+    await installSecurity(app, { publicUrl: "http://127.0.0.1" });
+    await app.register(webRoutes, { root });
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    const page = await browser.newPage();
+    try {
+      const res = (await page.goto(`${url}/`))!;
+      expect(res.status()).toBe(503);
+      expect(res.headers()["content-security-policy"]).toMatch(/style-src 'self'/);
+      expect(res.headers()["content-security-policy"]).not.toContain("'unsafe-inline'");
+      await page.getByRole("heading", { name: "The resources panel is not built" }).waitFor();
+      // The page's own style applies: 40rem wide at most, in the system font.
+      await poll(() => page.evaluate(() => getComputedStyle(document.body).maxWidth)).toBe("640px");
+      await screenshot(page, "csp-panel-not-built");
+      expect(await violations(page)).toEqual([]);
+      expect(consoleViolations).toEqual([]);
+    } finally {
+      await page.close();
+      await app.close();
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it("a page on another origin cannot frame the panel (a frame of its own origin loads)", async () => {

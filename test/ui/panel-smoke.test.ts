@@ -6,25 +6,17 @@
  * side of the popup (blocked popup, foreign-origin report ignored, denial shown).
  * One file, so the app and Chromium start once.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { api } from "../support/app.ts";
-import { launchBrowser, PHONE, poll, screenshot, signIn, UI_TEST_MS, type TestBrowser } from "./support/browser.ts";
-import { startServedApp } from "./support/service.ts";
+import { PHONE, poll, screenshot, signIn, UI_TEST_MS, useServiceAndBrowser, type TestBrowser } from "./support/browser.ts";
+import { startServedApp, type InProcessService } from "./support/service.ts";
 import { testChromium } from "../support/services.ts";
 
 describe.skipIf(!testChromium)("resources panel (smoke)", { timeout: UI_TEST_MS }, () => {
-  let served: Awaited<ReturnType<typeof startServedApp>>;
+  let served: InProcessService;
   let browser: TestBrowser;
-
-  beforeAll(async () => {
-    served = await startServedApp();
-    browser = await launchBrowser(served.url);
-  }, UI_TEST_MS);
-  afterAll(async () => {
-    await browser?.close();
-    await served?.close();
-  });
+  useServiceAndBrowser(startServedApp, (s, b) => void ([served, browser] = [s, b]));
 
   async function openCreatePane(page: Page) {
     await page.getByRole("button", { name: "Create connection" }).click();

@@ -4,7 +4,7 @@
  * test leaves in test-artifacts/ui/.
  */
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { mkdtemp, mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -73,6 +73,29 @@ export async function launchBrowser(baseURL: string): Promise<TestBrowser> {
       await rm(userDataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The suite's service and a Chromium on its URL, in its `beforeAll`/`afterAll`: call inside the
+ * `describe`. Before the tests it starts the service with `start`, launches the browser and
+ * hands both to `use` (keep them, add listeners, check what the suite relies on); after them it
+ * closes the browser, then the service, whatever of them was started.
+ */
+export function useServiceAndBrowser<S extends { url: string; close(): Promise<void> }>(
+  start: () => Promise<S>,
+  use: (service: S, browser: TestBrowser) => void | Promise<void>,
+): void {
+  let service: S | undefined;
+  let browser: TestBrowser | undefined;
+  beforeAll(async () => {
+    service = await start();
+    browser = await launchBrowser(service.url);
+    await use(service, browser);
+  }, UI_TEST_MS);
+  afterAll(async () => {
+    await browser?.close();
+    await service?.close();
+  });
 }
 
 /** Save the page as test-artifacts/ui/<name>.png; returns the path. */

@@ -9,11 +9,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startTestApp, type TestApp } from "../../support/app.ts";
+import { freePort } from "../../support/cluster.ts";
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -23,24 +23,20 @@ export interface ServedApp {
   close(): Promise<void>;
 }
 
-export async function startServedApp(): Promise<ServedApp & { test: TestApp }> {
+/** The in-process app on a real port, with its {@link TestApp} for direct calls. */
+export type InProcessService = ServedApp & { test: TestApp };
+/** `server/main.ts --sandbox` as a child process; `emulator` is its mounted Google emulator. */
+export type SandboxService = ServedApp & { emulator: string };
+
+export async function startServedApp(): Promise<InProcessService> {
   const test = await startTestApp();
   const address = await test.app.listen({ port: 0, host: "127.0.0.1" });
   return { url: address, adminToken: test.adminToken, test, close: () => test.close() };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
-export async function startSandboxService(): Promise<ServedApp & { emulator: string }> {
+export async function startSandboxService(): Promise<SandboxService> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const dataDir = await mkdtemp(path.join(tmpdir(), "mailbridge-ui-data-"));
