@@ -70,4 +70,34 @@ describe.skipIf(!testChromium)("Retry revoke in the connections list", { timeout
     expect((await call.get(`/v1/connections/${connection.id}`)).json()).toMatchObject({ status: "unauthorized", revocation: null });
     await page.close();
   });
+
+  it("deleting a connection whose revocation is refused says so, not a bare Deleted", async () => {
+    const call = api(t.app, t.adminToken);
+    const ic = (await call.post("/v1/iclients", { name: `oidc-provider ${randomBytes(2).toString("hex")}`, application: "gmail", ...op.client })).json();
+    const name = `Delete me ${randomBytes(2).toString("hex")}`;
+    const connection = (await call.post("/v1/connections", { name, application: "gmail", scopes: [READONLY], iClientId: ic.id })).json();
+    const start = (await call.post(`/v1/connections/${connection.id}/authorize`)).json();
+    const redirect = await op.consent(start.authorizeUrl, "eve@example.org");
+    expect((await t.app.inject({ url: redirect.pathname + redirect.search })).statusCode).toBe(200);
+    const sealed = (await t.store.db.query("SELECT tokens_sealed FROM connections WHERE id = $1", [connection.id]))[0]!.tokens_sealed;
+    const { refreshToken } = JSON.parse(t.secrets.open(sealed));
+
+    op.switches.refuseRevocation = true;
+    try {
+      const page = await browser.newPage();
+      await signIn(page, t.adminToken);
+      const row = page.getByRole("row", { name: new RegExp(name) });
+      await row.getByRole("button", { name: "Delete" }).click();
+      await page.getByRole("alertdialog", { name: "Delete connection?" }).getByRole("button", { name: "Delete" }).click();
+      await row.waitFor({ state: "detached" });
+      await page.getByText(new RegExp(`Deleted ${name}, but Google did not confirm the revocation .*The grant may still be alive`)).waitFor();
+      await screenshot(page, "delete-revocation-unconfirmed");
+      expect(await page.getByText(`Deleted ${name}.`, { exact: true }).count()).toBe(0);
+      expect(await op.active(refreshToken)).toBe(true);
+      expect((await call.get(`/v1/connections/${connection.id}`)).statusCode).toBe(404);
+      await page.close();
+    } finally {
+      op.switches.refuseRevocation = false;
+    }
+  });
 });

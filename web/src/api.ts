@@ -267,7 +267,9 @@ export const api = {
   createConnection: (body: ConnectionInput) => call<Connection>("POST", "/v1/connections", body),
   updateConnection: (connectionId: string, body: Partial<ConnectionInput>) =>
     call<Connection>("PATCH", `/v1/connections/${id(connectionId)}`, body),
-  deleteConnection: (connectionId: string) => call<void>("DELETE", `/v1/connections/${id(connectionId)}`),
+  /** Resolves to the unconfirmed revocation when Google did not confirm it (200), nothing when it did (204). */
+  deleteConnection: async (connectionId: string) =>
+    (await call<{ revocation?: Connection["revocation"] } | undefined>("DELETE", `/v1/connections/${id(connectionId)}`))?.revocation ?? undefined,
   authorize: (connectionId: string) =>
     call<{ authorizeUrl: string; expiresAt: string }>("POST", `/v1/connections/${id(connectionId)}/authorize`, {}),
   testConnection: (connectionId: string) => call<TestResult>("POST", `/v1/connections/${id(connectionId)}/test`, {}),

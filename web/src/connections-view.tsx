@@ -82,8 +82,12 @@ export function ConnectionsView() {
           }
           confirmLabel="Delete"
           onConfirm={async () => {
-            await api.deleteConnection(deleting.id);
-            setNotice(`Deleted ${deleting.name}.`);
+            const unconfirmed = await api.deleteConnection(deleting.id);
+            setNotice(
+              unconfirmed
+                ? `Deleted ${deleting.name}, but Google did not confirm the revocation (${unconfirmed.error.message}). The grant may still be alive: remove the app at myaccount.google.com/permissions.`
+                : `Deleted ${deleting.name}.`,
+            );
             setDeleting(undefined);
             await refresh();
           }}
