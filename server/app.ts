@@ -10,6 +10,7 @@ import type { Config } from "./config.ts";
 import type { Db } from "../core/store/db.ts";
 import type { SecretBox } from "../core/secrets.ts";
 import { AccountStore } from "./accounts/account-store.ts";
+import { RedisForgetBus } from "./accounts/forget-bus.ts";
 import { auth, declareScope } from "./auth.ts";
 import { clientErrorHandler, frameworkErrors, installErrorHandling } from "./http-errors.ts";
 import { installValidation } from "./validation.ts";
@@ -105,7 +106,13 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   // Security headers before anything can answer (the auth hook's 401s carry them too); rate limits by route.
   await installSecurity(app, { publicUrl: config.publicUrl, redis: deps.redis, redisPrefix: config.redisPrefix });
   // Deny by default, first of all: a route needs an account unless it is declared public.
-  const accounts = new AccountStore(deps.db);
+  // In a cluster, a sign-out here is heard by every process's token and session cache (Redis pub/sub).
+  const redis = deps.redis;
+  const accounts = new AccountStore(deps.db, {
+    forgetBus: redis && ((forget) => new RedisForgetBus(redis, `${config.redisPrefix}:auth:forget`, forget, (err) => app.log.warn({ err }, "auth forget bus"))),
+  });
+  app.addHook("onReady", () => accounts.start());
+  app.addHook("onClose", () => accounts.close());
   await app.register(cookie);
   await app.register(auth, { accounts, publicRoutes: ["/metrics"] });
 

@@ -7,14 +7,16 @@ import { isUniqueViolation } from "../../core/store/db.ts";
 import { hashToken, newId, newToken } from "../../core/secrets.ts";
 import { ApiError } from "../../core/errors.ts";
 import { ExpiringCache } from "./expiring-cache.ts";
+import type { ForgetBus } from "./forget-bus.ts";
 
 export const BOOTSTRAP_ACCOUNT = "default";
 /** How long a UI session lasts. */
 export const DEFAULT_SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 /**
  * How long this process believes a token or session it has resolved without asking the store
- * again. A session deleted here (sign-out) ends at once; a token or account deleted in the store
- * directly, or a session ended by another process, still works here for up to this long.
+ * again. A session deleted here (sign-out) ends at once, and with a {@link ForgetBus} (Redis, in a
+ * cluster) on the other processes too; a token or account deleted in the store directly, or a
+ * session ended by another process when no bus carried the news, still works here for up to this long.
  */
 export const DEFAULT_AUTH_CACHE_TTL_MS = 5_000;
 const AUTH_CACHE_MAX_ENTRIES = 10_000;
@@ -22,6 +24,11 @@ const AUTH_CACHE_MAX_ENTRIES = 10_000;
 export interface AccountStoreOptions {
   /** @defaultValue {@link DEFAULT_AUTH_CACHE_TTL_MS}; 0 turns the cache off. */
   authCacheTtlMs?: number;
+  /**
+   * Opens the cluster's bus that carries forgotten tokens and sessions between processes, given
+   * what to do with one heard from another process. @defaultValue none (one process)
+   */
+  forgetBus?: (forget: (key: string) => void) => ForgetBus;
 }
 
 export interface Account {
@@ -37,12 +44,24 @@ export interface CreatedAccount extends Account {
 export class AccountStore {
   /** Hash of a token or session id → its account (only found ones: a new token works at once). */
   private readonly resolved: ExpiringCache<Account>;
+  private readonly bus?: ForgetBus;
 
   constructor(
     private readonly db: Db,
     opts: AccountStoreOptions = {},
   ) {
     this.resolved = new ExpiringCache(opts.authCacheTtlMs ?? DEFAULT_AUTH_CACHE_TTL_MS, AUTH_CACHE_MAX_ENTRIES);
+    this.bus = opts.forgetBus?.((key) => this.resolved.delete(key));
+  }
+
+  /** Start hearing the forget bus, if any (before serving, so no sign-out elsewhere is missed). */
+  async start(): Promise<void> {
+    await this.bus?.start();
+  }
+
+  /** Close the forget bus, if any. */
+  async close(): Promise<void> {
+    await this.bus?.close();
   }
 
   async create(name: string, opts: { isAdmin?: boolean; token?: string } = {}): Promise<CreatedAccount> {
@@ -107,8 +126,11 @@ export class AccountStore {
 
   async deleteSession(sessionId: string): Promise<void> {
     const hash = hashToken(sessionId);
-    this.resolved.delete(`s:${hash}`);
+    const key = `s:${hash}`;
+    this.resolved.delete(key);
     await this.db.query("DELETE FROM sessions WHERE session_hash = $1", [hash]);
+    // After the delete: a process that hears it and asks the store again finds nothing.
+    await this.bus?.announce(key);
   }
 
   /**
