@@ -5,10 +5,10 @@
  * created from inside the builder, a flow exports messages by a search query
  * and inserts them back with a label, and the run is watched to the end.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Locator, Page } from "playwright-core";
-import { launchBrowser, PHONE, poll, screenshot, signIn, UI_TEST_MS, type TestBrowser } from "./support/browser.ts";
-import { startSandboxService } from "./support/service.ts";
+import { PHONE, poll, screenshot, signIn, UI_TEST_MS, useServiceAndBrowser, type TestBrowser } from "./support/browser.ts";
+import { startSandboxService, type SandboxService } from "./support/service.ts";
 import { testChromium } from "../support/services.ts";
 
 const DEMO = "demo@mailbridge.test";
@@ -16,17 +16,9 @@ const SCOPE = (s: string) => `https://www.googleapis.com/auth/${s}`;
 const QUERY = "label:receipts";
 
 describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", { timeout: UI_TEST_MS }, () => {
-  let service: Awaited<ReturnType<typeof startSandboxService>>;
+  let service: SandboxService;
   let browser: TestBrowser;
-
-  beforeAll(async () => {
-    service = await startSandboxService();
-    browser = await launchBrowser(service.url);
-  }, UI_TEST_MS);
-  afterAll(async () => {
-    await browser?.close();
-    await service?.close();
-  });
+  useServiceAndBrowser(startSandboxService, (s, b) => void ([service, browser] = [s, b]));
 
   /** Flows → Create flow: the empty builder. */
   async function newFlow(page: Page): Promise<void> {

@@ -5,22 +5,22 @@
  *
  * Skipped only while the OAuth routes (server/oauth) have not landed.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import type { Locator, Page } from "playwright-core";
-import { launchBrowser, poll, screenshot, signIn, UI_TEST_MS, type TestBrowser } from "./support/browser.ts";
-import { startSandboxService } from "./support/service.ts";
+import { poll, screenshot, signIn, UI_TEST_MS, useServiceAndBrowser, type TestBrowser } from "./support/browser.ts";
+import { startSandboxService, type SandboxService } from "./support/service.ts";
 import { testChromium } from "../support/services.ts";
 
 const DEMO = "demo@mailbridge.test";
 const SCOPE = (s: string) => `https://www.googleapis.com/auth/${s}`;
 
 describe.skipIf(!testChromium)("Save & authorize in the browser (sandbox)", { timeout: UI_TEST_MS }, () => {
-  let service: Awaited<ReturnType<typeof startSandboxService>>;
+  let service: SandboxService;
   let browser: TestBrowser;
 
-  beforeAll(async () => {
-    service = await startSandboxService();
+  useServiceAndBrowser(startSandboxService, async (s, b) => {
+    [service, browser] = [s, b];
     // One clear failure instead of four timeouts when the sandbox is not wired up.
     // The sandbox's emulator admin routes need an admin account's API token.
     const stats = await fetch(`${service.emulator}/_admin/stats`, { headers: { authorization: `Bearer ${service.adminToken}` } });
@@ -28,11 +28,6 @@ describe.skipIf(!testChromium)("Save & authorize in the browser (sandbox)", { ti
     const iclients = await fetch(`${service.url}/v1/iclients`, { headers: { authorization: `Bearer ${service.adminToken}` } });
     const names = ((await iclients.json()).items ?? []).map((c: { name: string }) => c.name);
     expect(names, "sandbox mode seeds the iClient \"Sandbox client\" in the default account").toContain("Sandbox client");
-    browser = await launchBrowser(service.url);
-  }, UI_TEST_MS);
-  afterAll(async () => {
-    await browser?.close();
-    await service?.close();
   });
 
   async function emulatorAdmin(path: string, body: unknown): Promise<void> {
