@@ -8,10 +8,10 @@
  */
 import { readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Locator, Page } from "playwright-core";
-import { launchBrowser, poll, screenshot, signIn, UI_TEST_MS, type TestBrowser } from "../ui/support/browser.ts";
-import { startSandboxService } from "../ui/support/service.ts";
+import { poll, screenshot, signIn, UI_TEST_MS, useServiceAndBrowser, type TestBrowser } from "../ui/support/browser.ts";
+import { startSandboxService, type SandboxService } from "../ui/support/service.ts";
 import { testChromium } from "../support/services.ts";
 import { readMbox } from "../../connector/mbox.ts";
 
@@ -19,17 +19,9 @@ const DEMO = "demo@mailbridge.test";
 const MODIFY = "https://www.googleapis.com/auth/gmail.modify";
 
 describe.skipIf(!testChromium)("backup and restore in the browser (sandbox)", { timeout: UI_TEST_MS }, () => {
-  let service: Awaited<ReturnType<typeof startSandboxService>>;
+  let service: SandboxService;
   let browser: TestBrowser;
-
-  beforeAll(async () => {
-    service = await startSandboxService();
-    browser = await launchBrowser(service.url);
-  }, UI_TEST_MS);
-  afterAll(async () => {
-    await browser?.close();
-    await service?.close();
-  });
+  useServiceAndBrowser(startSandboxService, (s, b) => void ([service, browser] = [s, b]));
 
   async function newFlow(page: Page, name: string): Promise<void> {
     await page.getByRole("link", { name: "Flows", exact: true }).click();

@@ -5,27 +5,19 @@
  * appears and succeeds without pressing Run (the runs list says what started
  * it), then "When new mail arrives" with its watch state, and **Enabled** off.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
-import { launchBrowser, poll, screenshot, signIn, UI_TEST_MS, type TestBrowser } from "../ui/support/browser.ts";
-import { startSandboxService } from "../ui/support/service.ts";
+import { poll, screenshot, signIn, UI_TEST_MS, useServiceAndBrowser, type TestBrowser } from "../ui/support/browser.ts";
+import { startSandboxService, type SandboxService } from "../ui/support/service.ts";
 import { testChromium } from "../support/services.ts";
 
 const DEMO = "demo@mailbridge.test";
 const SCOPE = (s: string) => `https://www.googleapis.com/auth/${s}`;
 
 describe.skipIf(!testChromium)("the builder's When section (sandbox)", { timeout: UI_TEST_MS }, () => {
-  let service: Awaited<ReturnType<typeof startSandboxService>>;
+  let service: SandboxService;
   let browser: TestBrowser;
-
-  beforeAll(async () => {
-    service = await startSandboxService();
-    browser = await launchBrowser(service.url);
-  }, UI_TEST_MS);
-  afterAll(async () => {
-    await browser?.close();
-    await service?.close();
-  });
+  useServiceAndBrowser(startSandboxService, (s, b) => void ([service, browser] = [s, b]));
 
   async function authorizedConnection(page: Page): Promise<string> {
     const iclients = (await (await page.request.get("/v1/iclients")).json()).items;
