@@ -54,6 +54,7 @@ export class DailyQuotaPause {
     const note = {
       code: "daily_quota_reached",
       message: `Paused: the iClient spent its Gmail quota units of today (UTC). The run resumes at ${until.toISOString()}.`,
+      resumeAt: until.toISOString(),
     };
     // Only a run whose attempt gave its lease up (as a failed attempt does); its saved progress stays.
     const rows = await this.opts.db.query(

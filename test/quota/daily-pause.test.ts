@@ -65,6 +65,7 @@ describe.each(modes)("a run that spends its iClient's daily units ($name)", ({ q
     const paused = await get();
     expect(paused.status).toBe("queued");
     expect(paused.errors[0].message).toContain(resumeAt);
+    expect(paused.errors[0].resumeAt).toBe(resumeAt);
     expect(paused.progress.failed).toBe(0);
     expect(w.t.logs.join("")).toContain("run paused: the iClient spent its Gmail units of today");
     const usage = (await w.a.get(`/v1/iclients/${w.iClientId}`)).json().usage;

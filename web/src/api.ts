@@ -127,7 +127,7 @@ export interface Run {
   trigger?: RunTrigger;
   status: RunStatus;
   progress: { exported: number; imported: number; failed: number };
-  errors: Array<{ record?: string; destination?: string | number; code: string; message: string }>;
+  errors: Array<{ record?: string; destination?: string | number; code: string; message: string; resumeAt?: string }>;
   startedAt?: string | null;
   finishedAt?: string | null;
   createdAt?: string;

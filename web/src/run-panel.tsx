@@ -69,6 +69,8 @@ export function RunPanel(props: { runId: string; onChange?: (run: Run) => void; 
   }
 
   const p = run?.progress ?? { exported: 0, imported: 0, failed: 0 };
+  // A run paused by the iClient's daily units is queued with the pause leading its errors.
+  const paused = run?.status === "queued" && run.errors?.[0]?.code === "daily_quota_reached" && run.errors[0].resumeAt ? run.errors[0] : undefined;
   const active = !run || isActive(run);
   // While exporting, the total is not known yet: the bar is indeterminate until something is exported.
   const max = Math.max(p.exported, 1);
@@ -93,6 +95,12 @@ export function RunPanel(props: { runId: string; onChange?: (run: Run) => void; 
           {run ? `${RUN_STATUS_TEXT[run.status]}: ${progressText(run)}.` : "Starting…"}
         </p>
       </div>
+      {paused && (
+        <p class="warning" role="status">
+          Waiting on Google's quota: this iClient spent its Gmail units of today. The run resumes on its own at{" "}
+          {new Date(paused.resumeAt!).toLocaleString()}.
+        </p>
+      )}
       {run && (run.startedAt || run.finishedAt) && (
         <p class="hint">
           {run.startedAt && <>Started {new Date(run.startedAt).toLocaleString()}. </>}
