@@ -19,7 +19,7 @@ import { fetchRaw, fetchRawRecord, fetchRecord, type ExportRecord, type ExportSp
 import { GoogleApiError } from "../../connector/errors.ts";
 import { failureKind, LeaseLostError, RunInterruptedError, RunLeasedError } from "./failure-kind.ts";
 import type { Fence } from "./deliveries.ts";
-import { IN_PLACE_ACTIONS, LabelsByName, labelNames } from "../../connector/gmail-import.ts";
+import { IN_PLACE_ACTIONS, labelNames } from "../../connector/gmail-import.ts";
 import type { ArchiveStore } from "../archives/archive-store.ts";
 import { ArchiveSink } from "./archive-sink.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
@@ -31,7 +31,8 @@ import type { Lease, RunError, RunProgress, RunRow, RunStore } from "./run-store
 import { MAX_RUN_ERRORS } from "./run-store.ts";
 import type { CandidateStore } from "./run-candidates.ts";
 import { openRunSource, resumeCounters, savePagePosition, type PageItem } from "./run-position.ts";
-import { deliverRecord, type DestinationContext } from "./record-delivery.ts";
+import { deliverRecord, destinationContexts } from "./record-delivery.ts";
+import { workPage } from "./page-workers.ts";
 import { isArchiveDestination, isArchiveSource, type Flow } from "./flow.ts";
 
 export interface FlowRunnerDeps {
@@ -239,23 +240,14 @@ export class FlowRunner {
         throw new SourceFailure(err);
       }
     };
-    const sourceEmail = sourceId ? (await connections.get(accountId, sourceId)).email : undefined;
-    const dests: DestinationContext[] = await Promise.all(
-      flow.destinations
-        .map((spec, index) => ({ spec, index }))
-        .filter(({ spec }) => !isArchiveDestination(spec))
-        .map(async ({ spec, index }) => {
-          const email = (await connections.get(accountId, spec.connectionId)).email ?? "";
-          // Checked inside the pool slot, right before the request: a runner frozen (SIGSTOP) while it
-          // waited for the slot finds its lease lapsed on the monotonic clock, with no database round trip.
-          const call: GmailCaller = (method, fn) =>
-            gmail.run(accountId, spec.connectionId, method, (g, options) => {
-              if (performance.now() > state.leaseDeadline - fence.marginMs) throw new LeaseLostError(lease.runId);
-              return fn(g, options);
-            });
-          return { index, spec, call, email, sameMailbox: spec.connectionId === sourceId || (!!email && email === sourceEmail), labels: fromArchive ? new LabelsByName(call) : undefined };
-        }),
-    );
+    // Checked inside the pool slot, right before the request: a runner frozen (SIGSTOP) while it
+    // waited for the slot finds its lease lapsed on the monotonic clock, with no database round trip.
+    const fenced = (connectionId: string): GmailCaller => (method, fn) =>
+      gmail.run(accountId, connectionId, method, (g, options) => {
+        if (performance.now() > state.leaseDeadline - fence.marginMs) throw new LeaseLostError(lease.runId);
+        return fn(g, options);
+      });
+    const dests = await destinationContexts(flow, sourceId, async (id) => (await connections.get(accountId, id)).email, fenced);
     const archiveIndex = flow.destinations.findIndex(isArchiveDestination);
     // A backup or restore saves its position after every page and resumes from it (SPEC §2 "Archives").
     const source = await openRunSource(run, flow, srcRaw, archiveIndex >= 0, this.deps);
@@ -368,26 +360,10 @@ export class FlowRunner {
     for await (const page of plan.pages) {
       const items: PageItem[] = page.items ?? page.ids.map((id) => ({ id }));
       const done = ledgered ? await deliveries.doneSources(flow.id, dests.map((d) => d.spec.id), items.map((i) => i.id)) : new Set<string>();
-      let next = 0;
-      let halt = false;
-      const worker = async () => {
-        try {
-          while (next < items.length && !stop.aborted && !halt && streak < 2 * width) {
-            const item = items[next++]!;
-            await one(item, done.has(item.id));
-          }
-        } catch (err) {
-          halt = true; // a permanent source failure: the other workers stop too
-          throw err;
-        }
-      };
-      // allSettled, then rethrow: no worker is left running when the run finishes.
-      const results = await Promise.allSettled(Array.from({ length: Math.min(width, items.length) }, worker));
-      const rejected = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-      if (rejected) throw rejected.reason;
+      const { started } = await workPage(items, width, () => !stop.aborted && streak < 2 * width, (item) => one(item, done.has(item.id)));
       if (stop.aborted) break;
       if (streak >= 2 * width) {
-        outcome.deferred += items.length - next; // not tried
+        outcome.deferred += items.length - started; // not tried
         break;
       }
       // Only a page done whole moves the position: a record left for the retry stays ahead of it.

@@ -4,9 +4,9 @@
  * through {@link DeliveryStore.deliverOnce}, so they happen once per record.
  */
 import type { ExportRecord, GmailCaller } from "../../connector/gmail-export.ts";
-import { actInPlace, composeFor, copyRaw, deliverComposed, findByMessageId, COMPOSING_ACTIONS, COPYING_ACTIONS, type LabelsByName } from "../../connector/gmail-import.ts";
+import { actInPlace, composeFor, copyRaw, deliverComposed, findByMessageId, COMPOSING_ACTIONS, COPYING_ACTIONS, LabelsByName } from "../../connector/gmail-import.ts";
 import { deliveryMessageId, type DeliveryStore, type Fence } from "./deliveries.ts";
-import type { FlowDestination } from "./flow.ts";
+import { isArchiveDestination, isArchiveSource, type Flow, type FlowDestination } from "./flow.ts";
 
 /** A destination ready to receive: its caller and what it knows about its mailbox. */
 export interface DestinationContext {
@@ -20,6 +20,30 @@ export interface DestinationContext {
   sameMailbox: boolean;
   /** An archive source: its user labels found or created by name in this mailbox. */
   labels?: LabelsByName;
+}
+
+/**
+ * The flow's Gmail destinations ready to receive (an archive destination is the run's sink, not
+ * one of these): `call` makes a destination's Gmail calls, `email` reads a connection's address.
+ */
+export async function destinationContexts(
+  flow: Flow,
+  sourceId: string | undefined,
+  email: (connectionId: string) => Promise<string | null | undefined>,
+  call: (connectionId: string) => GmailCaller,
+): Promise<DestinationContext[]> {
+  const sourceEmail = sourceId ? await email(sourceId) : undefined;
+  const fromArchive = isArchiveSource(flow.source);
+  return Promise.all(
+    flow.destinations
+      .map((spec, index) => ({ spec, index }))
+      .filter(({ spec }) => !isArchiveDestination(spec))
+      .map(async ({ spec, index }) => {
+        const address = (await email(spec.connectionId)) ?? "";
+        const c = call(spec.connectionId);
+        return { index, spec, call: c, email: address, sameMailbox: spec.connectionId === sourceId || (!!address && address === sourceEmail), labels: fromArchive ? new LabelsByName(c) : undefined };
+      }),
+  );
 }
 
 export async function deliverRecord(

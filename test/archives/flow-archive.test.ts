@@ -190,7 +190,7 @@ describe("a mailbox backed up into a run's archive and restored from it", () => 
       expect(labelKey(c.labelIds, dstLabels)).toEqual(labelKey(o.labelIds, srcLabels));
       expect(Math.floor(c.internalDate / 1000)).toBe(Math.floor(o.internalDate / 1000));
     }
-  });
+  }, 120_000); // 300 messages backed up, restored and read twice: 9 s alone, 27 s on a loaded 2-core machine
 
   it("keeps awkward mail byte-equal through the round trip: 8-bit, message/rfc822, LF-only, unterminated, >From lines, Takeout-like headers", async () => {
     const shapes = [["INBOX", "UNREAD"], ["SENT"], ["INBOX", "STARRED", "IMPORTANT"], [], ["TRASH"], ["SPAM"], ["INBOX", "CATEGORY_UPDATES"]];
@@ -278,7 +278,7 @@ describe("a mailbox backed up into a run's archive and restored from it", () => 
     const byMessageId = new Map(original.map((m) => [m.messageId, m]));
     for (const c of copies) expect(c.raw.equals(byMessageId.get(c.messageId)!.raw)).toBe(true);
     expect(restored.progress).toEqual({ exported: 200, imported: 200, failed: 0 });
-  });
+  }, 120_000); // two runs retried through 503s: 7 s alone, 14 s loaded
 
   it("resumes a backup and a restore whose attempt died from the last page saved: nothing lost or doubled", async () => {
     const N = 1100; // pages of 500 (Gmail's listing) and of 100 (an archive read back)
