@@ -11,6 +11,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { freshPostgresDatabase } from "./db.ts";
 import { consent, startGoogle, type TestGoogle } from "./google.ts";
@@ -34,39 +35,59 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Start one service process with `env`; resolves when /readyz answers 200. */
-export async function startService(env: Record<string, string>): Promise<ServiceProcess> {
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Service settings a test's process never inherits from the shell running the tests: a suite sets its own. */
+const NOT_INHERITED = ["DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "SECRETS_KEY", "ADMIN_TOKEN", "GOOGLE_SANDBOX", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"];
+
+/**
+ * Start one service process (`server/main.ts` with `args`) with `env` on a free port and a data
+ * directory of its own; resolves when /readyz answers 200. `kill()` sends SIGTERM by default
+ * (SIGKILL 5 s later if it is still there), waits for the exit and removes the data directory.
+ */
+export async function startService(env: Record<string, string>, opts: { args?: string[] } = {}): Promise<ServiceProcess> {
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "mb-proc-"));
   const url = `http://127.0.0.1:${port}`;
+  const inherited = { ...process.env };
+  for (const key of NOT_INHERITED) delete inherited[key];
   // node --import tsx (not the tsx CLI) so that a SIGKILL reaches the service itself.
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts"], {
+  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", ...(opts.args ?? [])], {
+    cwd: REPO,
     // As in test/support/app.ts: no pacing to Google's per-user quota unless a suite asks for it.
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", PUBLIC_URL: url, DATA_DIR: dataDir, LOG_LEVEL: "warn", GMAIL_USER_QUOTA_UNITS_PER_MINUTE: "1000000", ...env },
+    env: { ...inherited, PORT: String(port), HOST: "127.0.0.1", PUBLIC_URL: url, DATA_DIR: dataDir, LOG_LEVEL: "warn", GMAIL_USER_QUOTA_UNITS_PER_MINUTE: "1000000", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const deadline = Date.now() + 30_000;
+  const kill = async (signal: NodeJS.Signals = "SIGTERM") => {
+    let timer: NodeJS.Timeout | undefined;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill(signal);
+      if (signal !== "SIGKILL") timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    }
+    await exited;
+    clearTimeout(timer);
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  // Bounds a hang only: a start takes seconds, many on a loaded machine.
+  const deadline = Date.now() + 120_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`service exited early:\n${out}`);
+    if (child.exitCode !== null) {
+      await kill();
+      throw new Error(`service exited early:\n${out}`);
+    }
     const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
     if (ok) break;
-    if (Date.now() > deadline) throw new Error(`service not ready in 30 s:\n${out}`);
+    if (Date.now() > deadline) {
+      await kill("SIGKILL");
+      throw new Error(`service not ready in 120 s:\n${out}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return {
-    url,
-    child,
-    output: () => out,
-    async kill(signal = "SIGTERM") {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  return { url, child, output: () => out, kill };
 }
 
 /** Environment shared by every process of one test cluster. */

@@ -6,16 +6,9 @@
  * exactly as `npm start -- --sandbox` does (emulator mounted, demo client,
  * the **Sandbox client** iClient and the demo user seeded).
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { startTestApp, type TestApp } from "../../support/app.ts";
-import { freePort } from "../../support/cluster.ts";
-
-const REPO = fileURLToPath(new URL("../../../", import.meta.url));
+import { freePort, startService } from "../../support/cluster.ts";
 
 export interface ServedApp {
   url: string;
@@ -36,66 +29,9 @@ export async function startServedApp(): Promise<InProcessService> {
 
 export { freePort };
 
+/** The sandbox on the embedded database in a data directory of its own (test/support/cluster.ts's `startService`). */
 export async function startSandboxService(): Promise<SandboxService> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const dataDir = await mkdtemp(path.join(tmpdir(), "mailbridge-ui-data-"));
   const adminToken = `mb_ui_admin_${randomBytes(12).toString("hex")}`;
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    PUBLIC_URL: url,
-    DATA_DIR: dataDir,
-    ADMIN_TOKEN: adminToken,
-    GOOGLE_SANDBOX: "true",
-    LOG_LEVEL: "warn",
-  };
-  for (const key of ["DATABASE_URL", "REDIS_URL", "SECRETS_KEY", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"]) delete env[key];
-  const child = spawn(process.execPath, [path.join(REPO, "node_modules/tsx/dist/cli.mjs"), "server/main.ts", "--sandbox"], {
-    cwd: REPO,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: false,
-  });
-  let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  try {
-    await waitUntilReady(child, `${url}/healthz`, () => output);
-  } catch (err) {
-    child.kill("SIGKILL");
-    await rm(dataDir, { recursive: true, force: true });
-    throw err;
-  }
-  return {
-    url,
-    adminToken,
-    emulator: `${url}/sandbox/google`,
-    async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function waitUntilReady(child: ChildProcess, url: string, output: () => string): Promise<void> {
-  const deadline = Date.now() + 120_000; // bounds a hang; a start takes seconds
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}:\n${output()}`);
-    try {
-      const res = await fetch(url);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  throw new Error(`the service did not become ready within 120 s:\n${output()}`);
+  const service = await startService({ ADMIN_TOKEN: adminToken, GOOGLE_SANDBOX: "true" }, { args: ["--sandbox"] });
+  return { url: service.url, adminToken, emulator: `${service.url}/sandbox/google`, close: () => service.kill() };
 }
