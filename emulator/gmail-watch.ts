@@ -2,7 +2,11 @@
  * Gmail push (GOOGLE.md "Push notifications"): `users.watch` and `users.stop`, the notifier
  * that publishes `{emailAddress, historyId}` to a watch's topic when the mailbox changes (at
  * most one notification per second per user, changes in between folded into the next), and
- * `POST /_admin/users/:email/messages` for mail arriving now.
+ * `POST /_admin/users/:email/messages` for mail arriving now (`POST /_admin/arrivals` for
+ * several mailboxes at once), and
+ * `GET /_admin/users/:email/arrivals?after=<historyId>` for the messages a mailbox received
+ * since (id, subject, historyId): a cheap way for tests and benchmarks to see deliveries
+ * without reading the whole mailbox.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { badRequest, BadInput, GoogleError } from "./errors.ts";
@@ -12,6 +16,7 @@ import type { GmailCall, GmailRoute } from "./gmail-pipeline.ts";
 import { runGmail } from "./gmail-pipeline.ts";
 import { sendResult } from "./gmail-routes.ts";
 import type { HistoryRecord, Mailbox } from "./mailbox.ts";
+import { headerValue } from "./mime.ts";
 import { ingest } from "./message-store.ts";
 import { DEFAULT_NOTIFY_INTERVAL_MS, pubsubOf } from "./pubsub.ts";
 import { SCOPE } from "./scopes.ts";
@@ -55,6 +60,14 @@ const readArrival = reader<{ raw?: string; labelIds?: string[]; messages?: Array
     labelIds: strList(),
     messages: { type: "array", minItems: 1, maxItems: 1000, items: object({ raw: nonEmpty, labelIds: strList() }, { required: ["raw"] }) },
   }),
+  { style: "json" },
+);
+
+const readArrivals = reader<{ messages: Array<{ email: string; raw: string; labelIds?: string[] }> }>(
+  object(
+    { messages: { type: "array", minItems: 1, maxItems: 10_000, items: object({ email: nonEmpty, raw: nonEmpty, labelIds: strList() }, { required: ["email", "raw"] }) } },
+    { required: ["messages"] },
+  ),
   { style: "json" },
 );
 
@@ -222,5 +235,38 @@ export function watchRoutesPlugin(app: FastifyInstance, state: EmulatorState): v
     }
     watches.scan(); // announced now, unless the user was notified less than a second ago
     return reply.code(201).send({ ids, historyId: String(user.historyId) });
+  });
+
+  // Mail arriving in several mailboxes at once (benchmarks: a thousand mailboxes a second).
+  app.post("/_admin/arrivals", { bodyLimit: 100 * 1024 * 1024 }, async (request, reply) => {
+    const body = readArrivals(request.body ?? {});
+    const now = state.now();
+    const ids: string[] = [];
+    for (const [i, m] of body.messages.entries()) {
+      const user = state.mailboxes.get(m.email.toLowerCase());
+      if (!user) throw adminError(`messages[${i}].email: no such user.`, 404);
+      try {
+        ids.push((await ingest(user, rawBytes(m.raw, `messages[${i}].raw`), { labelIds: m.labelIds ?? ["INBOX", "UNREAD"], internalDate: now, now })).id);
+      } catch (err) {
+        if (err instanceof GoogleError) throw adminError(`messages[${i}]: ${JSON.stringify(err.body)}`);
+        if (err instanceof BadInput) throw adminError(`messages[${i}]: ${err.message}`);
+        throw err;
+      }
+    }
+    watches.scan();
+    return reply.code(201).send({ ids });
+  });
+
+  app.get<{ Params: { email: string }; Querystring: { after?: string } }>("/_admin/users/:email/arrivals", async (request) => {
+    const user = state.mailboxes.get(request.params.email.toLowerCase());
+    if (!user) throw adminError("No such user.", 404);
+    const after = Number(request.query.after ?? 0);
+    if (!Number.isSafeInteger(after) || after < 0) throw adminError("after must be a historyId.");
+    const messages = [];
+    for (const m of user.messages.values()) {
+      if (m.historyId > after) messages.push({ id: m.id, historyId: String(m.historyId), subject: headerValue(m.parsed.headers, "Subject") ?? "" });
+    }
+    messages.sort((a, b) => Number(a.historyId) - Number(b.historyId));
+    return { historyId: String(user.historyId), messages };
   });
 }

@@ -125,7 +125,7 @@ export class GmailPoller {
     if (matching.length) {
       // Start (or fold into a follow-up) before moving the cursor: a crash in between polls again, never misses.
       await starter.fire(row.accountId, flow.id, via);
-      await store.setPollCursor(flow.id, historyId, via === "poll", this.deps.now());
+      await store.setPollCursor(flow.id, historyId, true, this.deps.now()); // new mail seen: the watch's last notification
       return;
     }
     if (historyId === start) return; // nothing happened since: nothing to write

@@ -63,31 +63,23 @@ export class GmailPush {
   }
 
   /**
-   * Persist a notification's hint; false (nothing written) when no enabled flow watches the
-   * address. The newest historyId is kept, and a sequence number says a hint came meanwhile.
+   * Persist a notification's hint, in one statement (a push is acknowledged only after it, and
+   * a thousand mailboxes push a thousand times a second); false (nothing written) when the
+   * address is not watched (watches follow the flows and their connections: reconcile). The
+   * newest historyId is kept, and a sequence number says a hint came meanwhile.
    */
   async receive(email: string, historyId: string): Promise<boolean> {
     const address = email.toLowerCase();
-    let orphan = false;
-    const kept = await this.opts.db.tx(async (q) => {
-      const flows = await q.query<{ flow_id: string }>(`SELECT w.flow_id FROM (${WATCHED}) w WHERE w.source_email = $1`, [address]);
-      if (!flows.length) {
-        orphan = (await q.query("SELECT 1 FROM gmail_watches WHERE email = $1", [address])).length > 0;
-        return false;
-      }
-      await q.query(
-        `INSERT INTO gmail_push_hints (email, history_id) VALUES ($1, $2)
-         ON CONFLICT (email) DO UPDATE SET
-           history_id = CASE WHEN EXCLUDED.history_id::numeric > gmail_push_hints.history_id::numeric THEN EXCLUDED.history_id ELSE gmail_push_hints.history_id END,
-           seq = gmail_push_hints.seq + 1, received_at = now()`,
-        [address, historyId],
-      );
-      await q.query("UPDATE flow_triggers SET last_notification_at = $2 WHERE flow_id = ANY($1::text[])", [flows.map((f) => f.flow_id), new Date(this.opts.now()).toISOString()]);
-      return true;
-    });
-    // A watch no flow needs any more (its connection went offline, say): stop it now, not at the next hourly reconcile.
-    if (orphan) void this.reconcile().catch((err) => this.opts.log.warn({ err }, "push: reconciling watches failed"));
-    return kept;
+    const kept = await this.opts.db.query(
+      `INSERT INTO gmail_push_hints (email, history_id)
+       SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM gmail_watches WHERE email = $1)
+       ON CONFLICT (email) DO UPDATE SET
+         history_id = CASE WHEN EXCLUDED.history_id::numeric > gmail_push_hints.history_id::numeric THEN EXCLUDED.history_id ELSE gmail_push_hints.history_id END,
+         seq = gmail_push_hints.seq + 1, received_at = now()
+       RETURNING email`,
+      [address, historyId],
+    );
+    return kept.length > 0;
   }
 
   /**
@@ -121,8 +113,16 @@ export class GmailPush {
     const { db, log, poller, flows } = this.opts;
     const [hint] = await db.query<{ history_id: string; seq: string }>("SELECT history_id, seq FROM gmail_push_hints WHERE email = $1", [address]);
     if (!hint) return;
+    const rows = await this.watching(address);
+    if (!rows.length) {
+      // Watched, and no flow reads it any more (its connection went offline behind our back, say): stop it now.
+      await db.query("DELETE FROM gmail_push_hints WHERE email = $1 AND seq = $2", [address, hint.seq]);
+      await this.reconcile();
+      return;
+    }
     const targets = [];
-    for (const row of await this.watching(address)) {
+    // A flow with a follow-up run pending needs no look: that run exports everything past its checkpoint.
+    for (const row of rows.filter((r) => !r.pendingTrigger)) {
       const flow = await flows.flows.get(row.accountId, row.flowId).catch(() => undefined); // deleted meanwhile
       if (flow) targets.push({ row, flow });
     }
@@ -136,10 +136,8 @@ export class GmailPush {
     await db.query("DELETE FROM gmail_push_hints WHERE email = $1 AND seq = $2", [address, hint.seq]);
   }
 
-  private async watching(address: string): Promise<TriggerRow[]> {
-    const rows = await this.opts.db.query<{ flow_id: string }>(`SELECT w.flow_id FROM (${WATCHED}) w WHERE w.source_email = $1 ORDER BY w.flow_id`, [address]);
-    const found = await this.opts.store.getMany(rows.map((r) => r.flow_id));
-    return [...found.values()];
+  private watching(address: string): Promise<TriggerRow[]> {
+    return this.opts.store.readingAddress(address);
   }
 
   /** Every hint still stored (a crash after the 204, or a process that went away). */

@@ -87,6 +87,19 @@ export class TriggerStore {
     );
   }
 
+  /** The enabled Gmail-triggered flows reading `address` through an online connection, in one query (each push asks). */
+  async readingAddress(address: string): Promise<TriggerRow[]> {
+    const rows = await this.db.query(
+      `SELECT ft.* FROM connections c
+       JOIN flows f ON f.definition->'source'->>'connectionId' = c.id
+       JOIN flow_triggers ft ON ft.flow_id = f.id AND ft.account_id = c.account_id
+       WHERE lower(c.email) = $1 AND c.email IS NOT NULL AND c.status = 'online' AND ft.enabled AND ft.trigger->>'type' = 'gmail'
+       ORDER BY ft.flow_id`,
+      [address],
+    );
+    return rows.map(toRow);
+  }
+
   /** Enabled schedules, for the in-process ticker (Gmail triggers tick by mailbox: mailbox-pollers.ts). */
   async timed(): Promise<TriggerRow[]> {
     const rows = await this.db.query("SELECT * FROM flow_triggers WHERE enabled AND trigger->>'type' = 'schedule'");

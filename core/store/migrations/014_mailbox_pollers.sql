@@ -17,3 +17,8 @@ CREATE TABLE gmail_watch_stops (
   reason text NOT NULL CHECK (reason IN ('connection_offline', 'connection_deauthorized', 'connection_deleted')),
   stopped_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Each push looks up the flows reading its address (source connection by lower-cased address,
+-- flow by source connection): indexed, not a scan of every connection and flow per push.
+CREATE INDEX connections_lower_email ON connections (lower(email)) WHERE email IS NOT NULL;
+CREATE INDEX flows_source_connection ON flows ((definition->'source'->>'connectionId'));
