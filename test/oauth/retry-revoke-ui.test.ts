@@ -34,16 +34,24 @@ describe.skipIf(!testChromium)("Retry revoke in the connections list", { timeout
     await op?.close();
   });
 
-  it("a refused revocation shows on the row; Retry revoke fails again while refused, then finishes it", async () => {
+  /** A new connection on its own iClient, authorized at oidc-provider; its refresh token as sealed. */
+  async function authorized(prefix: string) {
     const call = api(t.app, t.adminToken);
-    const ic = (await call.post("/v1/iclients", { name: "oidc-provider", application: "gmail", ...op.client })).json();
-    const name = `Revoke me ${randomBytes(2).toString("hex")}`;
+    const tag = randomBytes(2).toString("hex");
+    const ic = (await call.post("/v1/iclients", { name: `oidc-provider ${tag}`, application: "gmail", ...op.client })).json();
+    const name = `${prefix} ${tag}`;
     const connection = (await call.post("/v1/connections", { name, application: "gmail", scopes: [READONLY], iClientId: ic.id })).json();
     const start = (await call.post(`/v1/connections/${connection.id}/authorize`)).json();
     const redirect = await op.consent(start.authorizeUrl, "eve@example.org");
     expect((await t.app.inject({ url: redirect.pathname + redirect.search })).statusCode).toBe(200);
     const sealed = (await t.store.db.query("SELECT tokens_sealed FROM connections WHERE id = $1", [connection.id]))[0]!.tokens_sealed;
-    const { refreshToken } = JSON.parse(t.secrets.open(sealed));
+    const { refreshToken } = JSON.parse(t.secrets.open(sealed)) as { refreshToken: string };
+    return { name, connection, refreshToken };
+  }
+
+  it("a refused revocation shows on the row; Retry revoke fails again while refused, then finishes it", async () => {
+    const call = api(t.app, t.adminToken);
+    const { name, connection, refreshToken } = await authorized("Revoke me");
 
     op.switches.refuseRevocation = true;
     expect((await call.post(`/v1/connections/${connection.id}/deauthorize`)).json().revocation.status).toBe("failed");
@@ -73,14 +81,7 @@ describe.skipIf(!testChromium)("Retry revoke in the connections list", { timeout
 
   it("deleting a connection whose revocation is refused says so, not a bare Deleted", async () => {
     const call = api(t.app, t.adminToken);
-    const ic = (await call.post("/v1/iclients", { name: `oidc-provider ${randomBytes(2).toString("hex")}`, application: "gmail", ...op.client })).json();
-    const name = `Delete me ${randomBytes(2).toString("hex")}`;
-    const connection = (await call.post("/v1/connections", { name, application: "gmail", scopes: [READONLY], iClientId: ic.id })).json();
-    const start = (await call.post(`/v1/connections/${connection.id}/authorize`)).json();
-    const redirect = await op.consent(start.authorizeUrl, "eve@example.org");
-    expect((await t.app.inject({ url: redirect.pathname + redirect.search })).statusCode).toBe(200);
-    const sealed = (await t.store.db.query("SELECT tokens_sealed FROM connections WHERE id = $1", [connection.id]))[0]!.tokens_sealed;
-    const { refreshToken } = JSON.parse(t.secrets.open(sealed));
+    const { name, connection, refreshToken } = await authorized("Delete me");
 
     op.switches.refuseRevocation = true;
     try {
