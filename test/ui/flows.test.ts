@@ -171,6 +171,10 @@ describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", { timeou
     // Longer than the API's 2,000 characters; only the service knows that limit.
     const query = source.getByRole("textbox", { name: "Search query" });
     await query.fill(`subject:${"x".repeat(2100)}`);
+    // A cap past the old 10,000 is fine: exports have no limit but the optional cap.
+    const max = source.getByLabel("Max messages", { exact: true });
+    expect(await page.locator("#flow-src-max").evaluate((el) => document.getElementById(el.getAttribute("aria-describedby")!.split(" ")[0]!)?.textContent)).toContain("empty: no limit");
+    await max.fill("25000");
 
     await addStep(page, "Add destination/lookup");
     const destination = page.getByRole("region", { name: "Destination 1" });
@@ -182,6 +186,7 @@ describe.skipIf(!testChromium)("flow builder in the browser (sandbox)", { timeou
     await poll(() => query.getAttribute("aria-invalid")).toBe("true");
     expect(await query.getAttribute("aria-describedby")).toContain("flow-src-query-error");
     expect(await page.locator("#flow-src-query-error").textContent()).toMatch(/2000|long|characters/i);
+    expect(await max.getAttribute("aria-invalid")).not.toBe("true");
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
     await screenshot(page, "flows-field-error-phone");
     await page.close();

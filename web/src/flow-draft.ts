@@ -94,8 +94,8 @@ export const COMPOSING: ImportAction[] = ["send", "reply", "draft"];
 /** Actions that take label ids. */
 export const LABELLING: ImportAction[] = ["insert", "import", "addLabels", "removeLabels"];
 
-/** The most one run exports (the API's limit). */
-export const MAX_MESSAGES = 10_000;
+/** The largest optional cap on one run (the API's MAX_MESSAGES_CAP in schemas/flows.ts, which the bundle cannot import). */
+export const MAX_MESSAGES = 100_000_000;
 
 let nextKey = 1;
 

@@ -68,7 +68,7 @@ export function SourceCard(props: {
         <LabeledField id="flow-src-labels" label="Labels" error={err("export.labelIds")} hint="Label ids, comma-separated (INBOX, UNREAD, Label_12).">
           {(a) => <input {...a} value={s.labels} onInput={(e) => set("labels", e.currentTarget.value)} />}
         </LabeledField>
-        <LabeledField id="flow-src-max" label="Max messages" error={err("export.maxMessages")} hint={`1 to ${MAX_MESSAGES.toLocaleString("en")} per run; empty: the service's default.`}>
+        <LabeledField id="flow-src-max" label="Max messages" error={err("export.maxMessages")} hint="Stop a run after this many messages; empty: no limit.">
           {(a) => <input {...a} type="number" min={1} max={MAX_MESSAGES} step={1} inputMode="numeric" value={s.maxMessages} onInput={(e) => set("maxMessages", e.currentTarget.value)} />}
         </LabeledField>
         <LabeledField id="flow-src-format" label="Format" error={err("export.format")} hint="Full: headers and body. Metadata: headers. Minimal: ids and labels. Raw: the MIME message.">
