@@ -158,4 +158,45 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("triggers in queue mode (Post
     expect((await w.user(dst.email)).messages.map((m) => m.subject).sort()).toEqual(subjects);
     await api(b.app, w.t.adminToken).patch(`/v1/flows/${id}`, { enabled: false });
   });
+
+  it("polls a mailbox two flows read once per tick, from one process, and each flow gets every message once", async () => {
+    const src = await w.mailbox({ generate: 1 });
+    const dstA = await w.mailbox();
+    const dstB = await w.mailbox();
+    const make = async (dst: { connectionId: string }, pollEvery: string) => {
+      const res = await api(b.app, w.t.adminToken).post("/v1/flows", {
+        name: `shared ${pollEvery}`,
+        source: { connectionId: src.connectionId, export: { format: "metadata" } },
+        destinations: [{ connectionId: dst.connectionId, import: { action: "insert" } }],
+        trigger: { type: "gmail", labelIds: ["INBOX"], pollEvery },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json().id as string;
+    };
+    const one = await make(dstA, "2s");
+    const two = await make(dstB, "1s");
+    const lastTick = async () => {
+      const [row] = await w.t.store.db.query<{ every_ms: string; last_tick_at: Date | string | null }>("SELECT every_ms, last_tick_at FROM gmail_pollers WHERE email = $1", [src.email]);
+      return row?.last_tick_at ? new Date(row.last_tick_at).getTime() : 0;
+    };
+    const t0 = await until(lastTick, "the mailbox poller's first tick");
+    await w.google.admin("POST", "/stats/reset", {});
+    const t1 = await until(async () => ((t) => t >= t0 + 4000 && t)(await lastTick()), "four more ticks", 30_000);
+    const ticks = Math.round((t1 - t0) / 1000);
+    const calls = (await w.google.admin("GET", "/stats")).users[src.email]?.requests ?? 0;
+    // One history.list per tick of the one poller (1s, the smaller interval), whichever process got it: not one per flow or per process.
+    // (A tick BullMQ skipped on a busy machine makes fewer, never more.)
+    expect(calls).toBeGreaterThanOrEqual(1);
+    expect(calls).toBeLessThanOrEqual(ticks + 1);
+
+    const subjects = Array.from({ length: 4 }, (_, i) => `shared ${i}`);
+    await w.google.admin("POST", "/users", { email: src.email, messages: subjects.map((subject) => ({ raw: rawMessage({ to: src.email, subject }), labelIds: ["INBOX"] })) });
+    for (const dst of [dstA, dstB]) await until(async () => (await w.user(dst.email)).messages.length >= 4, "four deliveries");
+    for (const id of [one, two]) {
+      const runs = await until(async () => ((r) => settled(r) && r)(await runsOf(w, id)), "the runs to end");
+      expect(runs.reduce((n, r) => n + r.progress.exported, 0)).toBe(4);
+      await api(b.app, w.t.adminToken).patch(`/v1/flows/${id}`, { enabled: false });
+    }
+    for (const dst of [dstA, dstB]) expect((await w.user(dst.email)).messages.map((m) => m.subject).sort()).toEqual(subjects);
+  });
 });
