@@ -110,7 +110,12 @@ async function latency(google: TestGoogle, w: Awaited<ReturnType<typeof world>>,
 
 /** VmRSS and VmHWM (peak) of a process, in MiB. */
 function memory(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  let status = "";
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return { rss: NaN, peak: NaN }; // out of file descriptors for a moment: this sample is skipped
+  }
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
   return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
 }
@@ -247,7 +252,7 @@ async function loadPart(google: TestGoogle) {
           idsOf.set(m.subject, ids);
           if (BigInt(m.historyId) > BigInt(after)) after = m.historyId;
         }
-        peakRss = Math.max(peakRss, memory(child.pid!).rss);
+        peakRss = Math.max(peakRss, memory(child.pid!).rss || 0);
         await sleep(250);
       }
     })();

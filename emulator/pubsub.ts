@@ -22,6 +22,12 @@ export const DEFAULT_MAX_BACKOFF_MS = 60_000;
 /** Gmail publishes at most one notification per second per user. */
 export const DEFAULT_NOTIFY_INTERVAL_MS = 1_000;
 const TOKEN_TTL_S = 3600;
+/**
+ * Push requests outstanding at once per subscription; more wait their turn, as Pub/Sub's push
+ * flow control holds back messages while the endpoint is slow (without it a slow endpoint
+ * would have thousands of requests open at once).
+ */
+export const MAX_OUTSTANDING_PUSHES = 256;
 
 export interface Subscription {
   topic: string;
@@ -86,6 +92,8 @@ export class PubSub {
   private seq = 0;
   private closed = false;
   private token?: { sub: Subscription; jwt: string; until: number };
+  private outstanding = 0;
+  private readonly waiting: Array<() => void> = [];
 
   constructor() {
     const pair = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -137,6 +145,9 @@ export class PubSub {
 
   private async deliver(sub: Subscription, body: unknown, attempt: number): Promise<void> {
     if (this.closed) return;
+    if (this.outstanding >= MAX_OUTSTANDING_PUSHES) await new Promise<void>((r) => this.waiting.push(r));
+    if (this.closed) return;
+    this.outstanding += 1;
     this.counts.deliveries += 1;
     if (attempt > 0) this.counts.redelivered += 1;
     const token = this.pushToken(sub);
@@ -158,6 +169,8 @@ export class PubSub {
     } finally {
       clearTimeout(deadline);
       this.inFlight.delete(abort);
+      this.outstanding -= 1;
+      this.waiting.shift()?.();
     }
     if (ok) {
       this.counts.acked += 1;
@@ -179,6 +192,7 @@ export class PubSub {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const a of this.inFlight) a.abort();
+    for (const w of this.waiting.splice(0)) w();
   }
 }
 
