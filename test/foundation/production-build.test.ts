@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../ui/support/service.ts";
+import { onFreePort } from "../support/cluster.ts";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 /** Bounds a hang only; a healthy build or start takes seconds. */
@@ -79,10 +79,11 @@ function run(script: string, args: string[], env: NodeJS.ProcessEnv, ready: RegE
 }
 
 async function startService(args: string[] = []) {
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATA_DIR: dataDir, LOG_LEVEL: "warn" };
-  for (const key of ["DATABASE_URL", "REDIS_URL", "SECRETS_KEY", "ADMIN_TOKEN", "PUBLIC_URL", "GOOGLE_SANDBOX", "NODE_OPTIONS"]) delete env[key];
-  return run("server/main.js", args, env, /Mailbridge listening on (\S+)/);
+  return onFreePort((port) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: "127.0.0.1", DATA_DIR: dataDir, LOG_LEVEL: "warn" };
+    for (const key of ["DATABASE_URL", "REDIS_URL", "SECRETS_KEY", "ADMIN_TOKEN", "PUBLIC_URL", "GOOGLE_SANDBOX", "NODE_OPTIONS"]) delete env[key];
+    return run("server/main.js", args, env, /Mailbridge listening on (\S+)/);
+  });
 }
 
 describe("the production build", () => {

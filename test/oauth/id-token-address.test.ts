@@ -12,16 +12,9 @@ import { prepareSandbox, SANDBOX_USER } from "../../server/sandbox.ts";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
 import { pgliteBackend, type TestDb } from "../support/db.ts";
 import { authorizeConnection, startGoogle, type TestGoogle } from "../support/google.ts";
+import { freePort, onFreePort } from "../support/cluster.ts";
 
 const READONLY = "https://www.googleapis.com/auth/gmail.readonly";
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 describe("address from the ID token against a standalone emulator", () => {
   let google: TestGoogle;
@@ -86,12 +79,14 @@ describe("address from the ID token against a standalone emulator", () => {
 describe("address from the ID token in the sandbox", () => {
   let t: TestApp;
   beforeAll(async () => {
-    const port = await freePort();
     const dead = await freePort();
-    t = await startTestApp({
-      env: { GOOGLE_SANDBOX: "true", PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, GOOGLE_USERINFO_URL: `http://127.0.0.1:${dead}/userinfo` },
+    t = await onFreePort(async (port) => {
+      const app = await startTestApp({
+        env: { GOOGLE_SANDBOX: "true", PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, GOOGLE_USERINFO_URL: `http://127.0.0.1:${dead}/userinfo` },
+      });
+      await app.app.listen({ port, host: "127.0.0.1" }).catch(async (err) => (await app.close(), Promise.reject(err)));
+      return app;
     });
-    await t.app.listen({ port, host: "127.0.0.1" });
     await prepareSandbox(t.app, t.config, { db: t.store.db, secrets: t.secrets });
   }, 60_000);
   afterAll(() => t?.close());

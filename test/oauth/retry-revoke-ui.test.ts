@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
 import { testChromium } from "../support/services.ts";
 import { launchBrowser, screenshot, signIn, UI_TEST_MS, type TestBrowser } from "../ui/support/browser.ts";
-import { freePort } from "../ui/support/service.ts";
+import { onFreePort } from "../support/cluster.ts";
 import { startOidcProvider, type TestOidcProvider } from "./oidc-provider.ts";
 
 const READONLY = "https://www.googleapis.com/auth/gmail.readonly";
@@ -21,11 +21,12 @@ describe.skipIf(!testChromium)("Retry revoke in the connections list", { timeout
   let publicUrl: string;
 
   beforeAll(async () => {
-    const port = await freePort();
-    publicUrl = `http://127.0.0.1:${port}`;
-    op = await startOidcProvider(`${publicUrl}/oauth2/callback`);
-    t = await startTestApp({ env: { PUBLIC_URL: publicUrl, ...op.env } });
-    await t.app.listen({ port, host: "127.0.0.1" });
+    await onFreePort(async (port) => {
+      publicUrl = `http://127.0.0.1:${port}`;
+      op = await startOidcProvider(`${publicUrl}/oauth2/callback`);
+      t = await startTestApp({ env: { PUBLIC_URL: publicUrl, ...op.env } });
+      await t.app.listen({ port, host: "127.0.0.1" }).catch(async (err) => (await t.close(), await op.close(), Promise.reject(err)));
+    });
     browser = await launchBrowser(publicUrl);
   }, UI_TEST_MS);
   afterAll(async () => {

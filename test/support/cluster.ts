@@ -46,7 +46,27 @@ const NOT_INHERITED = ["DATABASE_URL", "REDIS_URL", "REDIS_PREFIX", "SECRETS_KEY
  * (SIGKILL 5 s later if it is still there), waits for the exit and removes the data directory.
  */
 export async function startService(env: Record<string, string>, opts: { args?: string[] } = {}): Promise<ServiceProcess> {
-  const port = await freePort();
+  return onFreePort((port) => startServiceOn(port, env, opts));
+}
+
+/**
+ * `start(port)` on a port {@link freePort} found. freePort() frees the port before `start` binds
+ * it, and on a busy machine another socket (often an outgoing connection's ephemeral port) can
+ * take it meanwhile: only a start that failed with EADDRINUSE is tried again, on another port.
+ * `start` cleans up after itself when it throws.
+ */
+export async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await freePort());
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (attempt >= 5 || !(code === "EADDRINUSE" || /EADDRINUSE/.test((err as Error).message))) throw err;
+    }
+  }
+}
+
+async function startServiceOn(port: number, env: Record<string, string>, opts: { args?: string[] }): Promise<ServiceProcess> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "mb-proc-"));
   const url = `http://127.0.0.1:${port}`;
   const inherited = { ...process.env };
