@@ -319,7 +319,8 @@ describe("emulator fuzz", () => {
     );
     // Most routes were reached, and Gmail calls got past the bearer check into body validation.
     expect(seen.size).toBeGreaterThan(direct.length * 0.9);
-    const gmail = [...seen].filter(([k]) => k.includes("/gmail/v1/")).flatMap(([, s]) => s);
+    // (A path parameter past the router's length limit is answered 414 before any check: not counted.)
+    const gmail = [...seen].filter(([k]) => k.includes("/gmail/v1/")).flatMap(([, s]) => s).filter((s) => s !== 414);
     expect(gmail.filter((s) => s === 400).length).toBeGreaterThan(gmail.length / 4);
     expect(gmail.filter((s) => s < 300).length).toBeGreaterThan(0);
   }, 120_000);

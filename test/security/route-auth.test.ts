@@ -20,6 +20,7 @@ const EXPECTED_PUBLIC = [
   /^\/docs(\/.*)?$/,
   /^\/$/,
   /^\/\*$/, // the panel's SPA fallback
+  /^\/_mailbridge\/not-built\.css$/, // the "panel not built" page's stylesheet
   /^\/v1\/session$/,
   /^\/oauth2\/callback$/,
   /^\/hooks\/gmail$/, // Pub/Sub push: its JWT is the credential
