@@ -177,6 +177,8 @@ async function loadPart(google: TestGoogle) {
   const pgdb = process.env.BENCH_DATABASE_URL ? await freshPostgresDatabase(process.env.BENCH_DATABASE_URL) : undefined;
   if (pgdb) env.DATABASE_URL = pgdb.url;
   const child: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), "--import", "tsx", "server/main.ts"], { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] });
+  const killChild = () => child.kill("SIGKILL");
+  process.once("exit", killChild); // even when the bench dies, the service does not outlive it
   const warnings: string[] = [];
   child.stderr!.on("data", (d: Buffer) => warnings.push(String(d)));
   child.stdout!.on("data", (d: Buffer) => warnings.push(String(d))); // pino at LOG_LEVEL=warn
