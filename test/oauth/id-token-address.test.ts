@@ -8,11 +8,12 @@
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { prepareSandbox, SANDBOX_USER } from "../../server/sandbox.ts";
+import { SANDBOX_USER } from "../../server/sandbox.ts";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
 import { pgliteBackend, type TestDb } from "../support/db.ts";
 import { authorizeConnection, startGoogle, type TestGoogle } from "../support/google.ts";
-import { freePort, onFreePort } from "../support/cluster.ts";
+import { freePort } from "../support/cluster.ts";
+import { startSandboxApp } from "../support/sandbox.ts";
 
 const READONLY = "https://www.googleapis.com/auth/gmail.readonly";
 
@@ -80,14 +81,7 @@ describe("address from the ID token in the sandbox", () => {
   let t: TestApp;
   beforeAll(async () => {
     const dead = await freePort();
-    t = await onFreePort(async (port) => {
-      const app = await startTestApp({
-        env: { GOOGLE_SANDBOX: "true", PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, GOOGLE_USERINFO_URL: `http://127.0.0.1:${dead}/userinfo` },
-      });
-      await app.app.listen({ port, host: "127.0.0.1" }).catch(async (err) => (await app.close(), Promise.reject(err)));
-      return app;
-    });
-    await prepareSandbox(t.app, t.config, { db: t.store.db, secrets: t.secrets });
+    t = await startSandboxApp({ GOOGLE_USERINFO_URL: `http://127.0.0.1:${dead}/userinfo` });
   }, 60_000);
   afterAll(() => t?.close());
 

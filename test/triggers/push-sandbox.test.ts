@@ -4,10 +4,10 @@
  * sandbox's certs URL), so a Gmail-triggered flow on the demo mailbox runs within seconds of
  * `POST /sandbox/google/_admin/users/demo@mailbridge.test/messages`, without a poll.
  */
-import net from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { prepareSandbox, SANDBOX_USER } from "../../server/sandbox.ts";
-import { api, startTestApp, type TestApp } from "../support/app.ts";
+import { SANDBOX_USER } from "../../server/sandbox.ts";
+import { api, type TestApp } from "../support/app.ts";
+import { startSandboxApp } from "../support/sandbox.ts";
 import { authorizeConnection } from "../support/google.ts";
 import { rawMessage } from "../flows/support.ts";
 import { runsOf, settled, ticker, until } from "./support.ts";
@@ -15,19 +15,8 @@ import type { FlowWorld } from "../flows/support.ts";
 
 let t: TestApp;
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 beforeAll(async () => {
-  const port = await freePort();
-  t = await startTestApp({ env: { GOOGLE_SANDBOX: "true", PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` } });
-  await t.app.listen({ port, host: "127.0.0.1" });
-  await prepareSandbox(t.app, t.config, { db: t.store.db, secrets: t.secrets });
+  t = await startSandboxApp();
 }, 60_000);
 afterAll(() => t?.close());
 
