@@ -45,8 +45,10 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("a process killed between a p
     expect(flow.status, JSON.stringify(flow.body)).toBe(201);
     expect(flow.body.watch).toMatchObject({ mode: "push", expiresAt: expect.any(String) });
     const flowId = flow.body.id as string;
-    // The poll made on enabling is done (its cursor saved) before Google slows down.
-    await until(async () => (await sql.query("SELECT 1 FROM flow_triggers WHERE flow_id = $1 AND poll_history_id IS NOT NULL", [flowId])).rowCount, "the first poll");
+    // The mailbox poller's first look (at once on enabling) is done before Google slows down: its
+    // tick claimed, and nothing of that mailbox's in flight at Google. (Nothing changed, so it writes no cursor.)
+    await until(async () => (await sql.query("SELECT 1 FROM gmail_pollers WHERE email = $1 AND last_tick_at IS NOT NULL", [source])).rowCount, "the first poll");
+    await until(async () => (await google.admin("GET", "/stats")).users[source]?.inFlight === 0, "the first poll's history.list answered");
 
     await google.admin("PUT", "/pubsub", { topic: TOPIC, pushEndpoint: `${first.url}/hooks/gmail`, audience: AUDIENCE, minBackoffMs: 200, maxBackoffMs: 1000 });
     await google.admin("PUT", "/settings", { latencyMs: 5000 });
