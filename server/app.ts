@@ -173,11 +173,14 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   app.decorate("gmail", gmail);
   let triggers: Triggers | undefined; // created next: the flows' hooks call into it
   const hooks = { exportSpec: (flow: any, run: any) => triggers!.exportSpec(flow, run), runEnded: async (runId: string) => triggers?.runEnded(runId) };
-  const flows = createFlows({ db: deps.db, gmail, connections, archives, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: deps.flows, hooks });
+  const flows = createFlows({ db: deps.db, gmail, connections, archives, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: { ...deps.flows, runConcurrency: deps.flows?.runConcurrency ?? config.runConcurrency }, hooks });
   triggers = createTriggers({ db: deps.db, flows, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, pushTopic: config.gmailPush.topic, ...deps.triggers });
   app.decorate("triggers", triggers);
   // A source going offline, deauthorized or authorized: its mailbox's watch stops or starts now, not at the hourly reconcile.
-  tokenStore.onStatusChange = (connectionId) => void triggers.connectionChanged(connectionId).catch((err) => app.log.warn({ err, connectionId }, "watches did not follow a connection's change"));
+  tokenStore.onStatusChange = (connectionId) => {
+    connections.forget(); // what the Gmail runner believed of it (server/connections/connection-store.ts forCall)
+    void triggers.connectionChanged(connectionId).catch((err) => app.log.warn({ err, connectionId }, "watches did not follow a connection's change"));
+  };
   app.addHook("preClose", () => triggers.close()); // no tick starts a run once the run queue closes
   app.addHook("preClose", () => flows.close()); // before the pool gate closes under runs in flight
   await app.register(flowRoutes, { flows, gmail, triggers });

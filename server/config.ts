@@ -30,6 +30,9 @@ export const DEFAULT_GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE = 1_200_000;
 /** Google's daily billing threshold per project. */
 export const DEFAULT_GMAIL_PROJECT_DAILY_UNITS = 80_000_000;
 
+/** Runs executed at once per process (`RUN_CONCURRENCY`); each still waits for its connection's pool slots. */
+export const DEFAULT_RUN_CONCURRENCY = 16;
+
 export { REAL_GOOGLE, type GoogleEndpoints };
 
 export interface Config {
@@ -82,6 +85,12 @@ export interface Config {
    * @defaultValue false (the socket's address)
    */
   trustProxy: boolean | string | ((address: string, hop: number) => boolean);
+  /**
+   * Runs executed at once by this process (`RUN_CONCURRENCY`, 1–1000); each run's Gmail calls
+   * still wait for a slot of its connection's pool, so a higher value never exceeds a pool's level.
+   * @defaultValue {@link DEFAULT_RUN_CONCURRENCY}
+   */
+  runConcurrency: number;
 }
 
 const url = { type: "string", format: "uri", pattern: "^https?://" };
@@ -115,6 +124,7 @@ const envSchema = {
     GMAIL_PUSH_AUDIENCE: { type: "string", minLength: 1, maxLength: 2000 },
     GMAIL_PUSH_SERVICE_ACCOUNT: { type: "string", pattern: "^[^@\\s]+@[^@\\s]+$" },
     TRUST_PROXY: { type: "string", pattern: "^(true|false|[0-9]{1,2}|[0-9A-Fa-f:./]+(\\s*,\\s*[0-9A-Fa-f:./]+)*)$" },
+    RUN_CONCURRENCY: { type: "integer", minimum: 1, maximum: 1000 },
     LOG_LEVEL: { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
   },
   dependencies: {
@@ -197,6 +207,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = process.argv
       : undefined,
     logLevel: v.LOG_LEVEL ?? "info",
     trustProxy: trustProxyOf(v.TRUST_PROXY),
+    runConcurrency: v.RUN_CONCURRENCY ?? DEFAULT_RUN_CONCURRENCY,
     bodyLimit: DEFAULT_BODY_LIMIT,
     gmailPush: Object.freeze({ topic: v.GMAIL_PUSH_TOPIC ?? (sandbox ? SANDBOX_PUSH_TOPIC : undefined), audience: v.GMAIL_PUSH_AUDIENCE ?? `${publicUrl}/hooks/gmail`, serviceAccount: v.GMAIL_PUSH_SERVICE_ACCOUNT }),
     gmailQuota: Object.freeze({

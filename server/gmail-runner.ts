@@ -84,12 +84,14 @@ export class GmailRunner {
     const { connections, gate, budget, quota, log, metrics } = this.deps;
     const clock = this.deps.clock ?? systemClock;
     const maxAttempts = this.deps.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    const connection = await connections.get(accountId, connectionId);
+    // The connection and its pool as read at most 2 s ago by this process (its own changes are seen at once).
+    const known = await connections.forCall(accountId, connectionId);
+    const connection = known.connection;
     if (connection.status !== "online") {
       throw new ConnectionUnavailableError(connection.status, connection.offlineReason);
     }
     assertScopeFor(method, connection.grantedScopes ?? []);
-    let pool = await connections.resolvePool(accountId, connectionId);
+    let pool = known.pool;
     // Google counts per user per project: the Gmail address under the iClient's project.
     const scope = connection.iClientId ?? "platform";
     const user: BucketRef = { key: `user:${(connection.email ?? connectionId).toLowerCase()}`, unitsPerMinute: quota.userUnitsPerMinute };

@@ -15,7 +15,7 @@ import { FlowStore } from "./flow-store.ts";
 import { MemoryRunQueue } from "./memory-run-queue.ts";
 import { RunInterruptedError } from "./failure-kind.ts";
 import { DailyQuotaPause } from "../quota/run-pause.ts";
-import { DEFAULT_RUN_RETRY, type RunQueue, type RunRetryPolicy } from "./run-queue.ts";
+import { DEFAULT_RUN_RETRY, type DEFAULT_RUN_CONCURRENCY, type RunQueue, type RunRetryPolicy } from "./run-queue.ts";
 import { RunStore, type RunRow } from "./run-store.ts";
 import type { Flow } from "./flow.ts";
 import type { ExportSpec } from "../../connector/gmail-export.ts";
@@ -25,6 +25,8 @@ import type { ArchiveStore } from "../archives/archive-store.ts";
 export interface FlowTuning {
   /** Retry of a run whose attempt failed transiently. @defaultValue {@link DEFAULT_RUN_RETRY} */
   retry?: Partial<RunRetryPolicy>;
+  /** Runs executed at once by this process (config `runConcurrency`). @defaultValue {@link DEFAULT_RUN_CONCURRENCY} (4) */
+  runConcurrency?: number;
   /** Records in progress at once per run. @defaultValue 8 */
   recordConcurrency?: number;
   /** How long a run's lease holds past its last renewal. @defaultValue {@link DEFAULT_RUN_LEASE_MS} (10 s) */
@@ -125,12 +127,14 @@ export function createFlows(opts: FlowsOptions): Flows {
         prefix: opts.redisPrefix,
         log: opts.log,
         retry,
+        concurrency: tuning.runConcurrency,
         lockDurationMs: tuning.lockDurationMs,
         stalledIntervalMs: tuning.stalledIntervalMs,
         onFinalFailure: failRun,
       })
     : new MemoryRunQueue(process, {
         retry,
+        concurrency: tuning.runConcurrency,
         onFinalFailure: failRun,
         onRetry: (runId, err, delayMs) => opts.log.warn({ err, runId, delayMs }, "run attempt failed: it will be retried"),
       });

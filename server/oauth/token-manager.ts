@@ -9,6 +9,7 @@ import type { GoogleOAuth, TokenSet } from "../../connector/oauth.ts";
 import type { RefreshLock } from "./refresh-lock.ts";
 import type { TokenStore } from "./token-store.ts";
 import { ConnectionUnavailableError } from "./connection-errors.ts";
+import { MAX_TOKEN_CACHE_MS } from "./token-store.ts";
 
 /** Refresh when the access token has less than this left. */
 export const DEFAULT_REFRESH_MARGIN_MS = 60_000;
@@ -37,7 +38,8 @@ export class TokenManager {
    * by Google (401), so a refresh is made unless someone already replaced it.
    */
   async accessToken(accountId: string, connectionId: string, rejected?: string): Promise<TokenSet> {
-    const current = await this.usable(connectionId);
+    // A read of the last moment will do here; a refresh (below) reads afresh under the lock.
+    const current = await this.usable(connectionId, MAX_TOKEN_CACHE_MS);
     if (!this.needsRefresh(current, rejected)) return current;
     let pending = this.inflight.get(connectionId);
     if (!pending) {
@@ -51,8 +53,8 @@ export class TokenManager {
     return t.accessToken === rejected || t.expiryDate - this.now() < this.margin;
   }
 
-  private async usable(connectionId: string): Promise<TokenSet> {
-    const stored = await this.deps.tokens.read(connectionId);
+  private async usable(connectionId: string, maxAgeMs = 0): Promise<TokenSet> {
+    const stored = await this.deps.tokens.read(connectionId, { maxAgeMs });
     if (!stored || stored.status !== "online" || !stored.tokens) {
       throw new ConnectionUnavailableError(stored?.status === "offline" ? "offline" : "unauthorized", stored?.offlineReason ?? null);
     }

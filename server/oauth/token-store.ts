@@ -36,18 +36,67 @@ export interface PendingRevocation {
   email: string | null;
 }
 
+/**
+ * How long `read(id, { maxAgeMs })` may answer from what this process read before. The store's own
+ * writes drop it at once; a change by another process shows within this time (a token revoked
+ * there costs at most one 401 from Google, whose refresh reads afresh).
+ */
+export const MAX_TOKEN_CACHE_MS = 2_000;
+
 const touch = "updated_at = date_trunc('milliseconds', now())";
 
 export class TokenStore {
   /** Called after a connection's status was set here (triggers stop or start its mailbox's watch at once). */
   onStatusChange?: (connectionId: string) => void;
 
+  /** What `read` found lately, by connection (the promise: concurrent readers share one query and one decryption). */
+  readonly #recent = new Map<string, { at: number; value: Promise<StoredTokens | undefined> }>();
+  /** Bumped by every write: a read begun before one is not remembered. */
+  #generation = 0;
+
   constructor(
     private readonly db: Db,
     private readonly secrets: SecretBox,
   ) {}
 
-  async read(connectionId: string): Promise<StoredTokens | undefined> {
+  /**
+   * The connection's OAuth state. With `maxAgeMs` (at most {@link MAX_TOKEN_CACHE_MS}), a read this
+   * process made that long ago may answer; without it the database is read.
+   */
+  read(connectionId: string, opts: { maxAgeMs?: number } = {}): Promise<StoredTokens | undefined> {
+    const now = Date.now();
+    const maxAge = Math.min(opts.maxAgeMs ?? 0, MAX_TOKEN_CACHE_MS);
+    const known = this.#recent.get(connectionId);
+    if (known && now >= known.at && now - known.at < maxAge) return known.value;
+    const generation = this.#generation;
+    const value = this.readNow(connectionId);
+    this.#recent.set(connectionId, { at: now, value });
+    const drop = () => {
+      if (this.#recent.get(connectionId)?.value === value) this.#recent.delete(connectionId);
+    };
+    value.then((v) => {
+      if (!v || generation !== this.#generation) drop();
+    }, drop);
+    return value;
+  }
+
+  /** Forget what `read` found (before and after each write here). */
+  #forget(): void {
+    this.#generation++;
+    this.#recent.clear();
+  }
+
+  /** Run a write with the remembered reads dropped before it and once it is done. */
+  async #writing<T>(fn: () => Promise<T>): Promise<T> {
+    this.#forget();
+    try {
+      return await fn();
+    } finally {
+      this.#forget();
+    }
+  }
+
+  private async readNow(connectionId: string): Promise<StoredTokens | undefined> {
     const rows = await this.db.query(
       "SELECT status, offline_reason, tokens_sealed, token_client_id FROM connections WHERE id = $1",
       [connectionId],
@@ -64,7 +113,7 @@ export class TokenStore {
 
   /** The callback succeeded: keep the tokens and set the connection online. */
   async authorize(connectionId: string, a: Authorization): Promise<void> {
-    await this.db.tx(async (q) => {
+    await this.#writing(() => this.db.tx(async (q) => {
       const rows = await q.query("SELECT revoke_token_sealed FROM connections WHERE id = $1 FOR UPDATE", [connectionId]);
       const pending = rows[0]?.revoke_token_sealed ? this.openPending(rows[0].revoke_token_sealed) : undefined;
       // The same account and client authorized again: Google's grant is the one the user just approved.
@@ -76,24 +125,24 @@ export class TokenStore {
          WHERE id = $1`,
         [connectionId, a.email, JSON.stringify(a.grantedScopes), JSON.stringify(a.missingScopes), this.seal(a.tokens), a.clientId],
       );
-    });
+    }));
     this.onStatusChange?.(connectionId);
   }
 
   /** Persist a refreshed token set, unless the connection was reauthorized or taken offline meanwhile. */
   async saveRefreshed(connectionId: string, previousRefreshToken: string, tokens: TokenSet): Promise<boolean> {
-    return this.db.tx(async (q) => {
+    return this.#writing(() => this.db.tx(async (q) => {
       const rows = await q.query("SELECT tokens_sealed FROM connections WHERE id = $1 AND status = 'online' FOR UPDATE", [connectionId]);
       const sealed = rows[0]?.tokens_sealed;
       if (!sealed || this.open(sealed).refreshToken !== previousRefreshToken) return false;
       await q.query(`UPDATE connections SET tokens_sealed = $2, ${touch} WHERE id = $1`, [connectionId, this.seal(tokens)]);
       return true;
-    });
+    }));
   }
 
   /** Google refused the refresh token: offline with the reason; tokens are dropped. */
   async takeOffline(connectionId: string, reason: OfflineReason, refreshToken?: string): Promise<void> {
-    await this.db.tx(async (q) => {
+    await this.#writing(() => this.db.tx(async (q) => {
       const rows = await q.query("SELECT tokens_sealed FROM connections WHERE id = $1 FOR UPDATE", [connectionId]);
       const sealed = rows[0]?.tokens_sealed;
       // Reauthorized meanwhile with new tokens: leave it be.
@@ -102,7 +151,7 @@ export class TokenStore {
         `UPDATE connections SET status = 'offline', offline_reason = $2::jsonb, tokens_sealed = NULL, ${touch} WHERE id = $1`,
         [connectionId, JSON.stringify(reason)],
       );
-    });
+    }));
     this.onStatusChange?.(connectionId);
   }
 
@@ -112,12 +161,12 @@ export class TokenStore {
    */
   async clear(connectionId: string, failed?: { pending: PendingRevocation; revocation: Revocation }): Promise<void> {
     const keep = failed ? ", revocation = $2::jsonb, revoke_token_sealed = $3" : "";
-    await this.db.query(
+    await this.#writing(() => this.db.query(
       `UPDATE connections SET status = 'unauthorized', offline_reason = NULL, tokens_sealed = NULL, token_client_id = NULL,
          email = NULL, granted_scopes = NULL, missing_scopes = NULL, authorized_at = NULL${keep}, ${touch}
        WHERE id = $1`,
       failed ? [connectionId, JSON.stringify(failed.revocation), this.secrets.seal(JSON.stringify(failed.pending))] : [connectionId],
-    );
+    ));
     this.onStatusChange?.(connectionId);
   }
 
