@@ -1,0 +1,57 @@
+/**
+ * The choke point believes a connection, its pool and its tokens for up to 2 s once read; a change
+ * made through this process is seen by the very next call: deauthorized, it fails at once with no
+ * call to Google; new scopes (offline, reauthorize required) likewise; authorized again, it works.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { api, startTestApp, type TestApp } from "../support/app.ts";
+import { authorizeConnection, startGoogle, type TestGoogle } from "../support/google.ts";
+
+const PUBLIC_URL = "http://mailbridge.test";
+const READONLY = "https://www.googleapis.com/auth/gmail.readonly";
+const MODIFY = "https://www.googleapis.com/auth/gmail.modify";
+
+describe("the choke point's short memory of a connection", () => {
+  let google: TestGoogle;
+  let t: TestApp;
+  let user: string;
+  let id: string;
+  const a = () => api(t.app, t.adminToken);
+  const requests = async () => (await google.admin("GET", "/stats")).users[user]?.requests ?? 0;
+  const test = async () => (await a().post(`/v1/connections/${id}/test`)).json();
+
+  beforeAll(async () => {
+    google = await startGoogle();
+    t = await startTestApp({ env: { PUBLIC_URL, ...google.env } });
+    const client = await google.newClient([`${PUBLIC_URL}/oauth2/callback`]);
+    user = await google.newUser();
+    const ic = (await a().post("/v1/iclients", { name: "ic", application: "gmail", ...client })).json();
+    id = (await a().post("/v1/connections", { name: "c", application: "gmail", scopes: [READONLY], iClientId: ic.id })).json().id;
+    expect((await authorizeConnection(t.app, t.adminToken, id, { email: user })).statusCode).toBe(200);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await google?.close();
+  });
+
+  it("fails the call right after a deauthorize, without calling Google, and works again once authorized", async () => {
+    expect(await test()).toMatchObject({ ok: true, email: user });
+    expect((await a().post(`/v1/connections/${id}/deauthorize`)).statusCode).toBeLessThan(300);
+    await google.admin("POST", "/stats/reset");
+    const after = await test();
+    expect(after.ok).toBe(false);
+    expect(after.error.code).toBe("not_authorized");
+    expect(await requests()).toBe(0);
+    expect((await authorizeConnection(t.app, t.adminToken, id, { email: user })).statusCode).toBe(200);
+    expect(await test()).toMatchObject({ ok: true, email: user });
+  });
+
+  it("fails the call right after new scopes take the connection offline", async () => {
+    expect(await test()).toMatchObject({ ok: true });
+    const patched = await a().patch(`/v1/connections/${id}`, { scopes: [MODIFY] });
+    expect(patched.json().status).toBe("offline");
+    await google.admin("POST", "/stats/reset");
+    expect(await test()).toMatchObject({ ok: false, error: { code: "reauthorize_required" } });
+    expect(await requests()).toBe(0);
+  });
+});
