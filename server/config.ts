@@ -31,7 +31,7 @@ export const DEFAULT_GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE = 1_200_000;
 export const DEFAULT_GMAIL_PROJECT_DAILY_UNITS = 80_000_000;
 
 /** Runs executed at once per process (`RUN_CONCURRENCY`); each still waits for its connection's pool slots. */
-export const DEFAULT_RUN_CONCURRENCY = 16;
+export const DEFAULT_RUN_CONCURRENCY = 64;
 
 export { REAL_GOOGLE, type GoogleEndpoints };
 

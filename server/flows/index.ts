@@ -25,7 +25,7 @@ import type { ArchiveStore } from "../archives/archive-store.ts";
 export interface FlowTuning {
   /** Retry of a run whose attempt failed transiently. @defaultValue {@link DEFAULT_RUN_RETRY} */
   retry?: Partial<RunRetryPolicy>;
-  /** Runs executed at once by this process (config `runConcurrency`). @defaultValue {@link DEFAULT_RUN_CONCURRENCY} (4) */
+  /** Runs executed at once by this process (config `runConcurrency`, default 64). @defaultValue {@link DEFAULT_RUN_CONCURRENCY} (4) */
   runConcurrency?: number;
   /** Records in progress at once per run. @defaultValue 8 */
   recordConcurrency?: number;
