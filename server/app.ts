@@ -177,10 +177,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   triggers = createTriggers({ db: deps.db, flows, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, pushTopic: config.gmailPush.topic, ...deps.triggers });
   app.decorate("triggers", triggers);
   // A source going offline, deauthorized or authorized: its mailbox's watch stops or starts now, not at the hourly reconcile.
-  tokenStore.onStatusChange = (connectionId) => {
-    connections.forget(); // what the Gmail runner believed of it (server/connections/connection-store.ts forCall)
-    void triggers.connectionChanged(connectionId).catch((err) => app.log.warn({ err, connectionId }, "watches did not follow a connection's change"));
-  };
+  tokenStore.onStatusChange = (connectionId) => void triggers.connectionChanged(connectionId).catch((err) => app.log.warn({ err, connectionId }, "watches did not follow a connection's change"));
   app.addHook("preClose", () => triggers.close()); // no tick starts a run once the run queue closes
   app.addHook("preClose", () => flows.close()); // before the pool gate closes under runs in flight
   await app.register(flowRoutes, { flows, gmail, triggers });

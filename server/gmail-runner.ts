@@ -84,7 +84,7 @@ export class GmailRunner {
     const { connections, gate, budget, quota, log, metrics } = this.deps;
     const clock = this.deps.clock ?? systemClock;
     const maxAttempts = this.deps.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    // The connection and its pool as read at most 2 s ago by this process (its own changes are seen at once).
+    // The connection and its pool in one query, read afresh: a connection gone offline or unauthorized anywhere fails here.
     const known = await connections.forCall(accountId, connectionId);
     const connection = known.connection;
     if (connection.status !== "online") {

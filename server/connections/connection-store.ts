@@ -30,23 +30,10 @@ export interface ConnectionStoreOptions {
 const COLUMNS = `id, name, application, scopes, iclient_id, borrow_from, concurrency_level, status, offline_reason, email,
   granted_scopes, missing_scopes, authorized_at, revocation, created_at, updated_at`;
 
-/**
- * How long {@link ConnectionStore.forCall} believes a connection and its pool once read. This process's
- * own writes drop what it believes at once (and the token store's status changes, through `forget`);
- * another process's change shows within this time, while the token store's own checks still fail
- * a call fast on a connection that lost its tokens.
- */
-export const CALL_CACHE_TTL_MS = 2_000;
-
 /** First key of the two-key advisory lock that serialises one account's connection writes. */
 const ACCOUNT_LOCK_KEY = 7_262_011;
 
 export class ConnectionStore {
-  /** The connections and pools `forCall` read lately, by `${accountId} ${id}`: the promise, so concurrent callers share one read. */
-  readonly #forCall = new Map<string, { at: number; value: Promise<{ connection: Connection; pool: PoolRef }> }>();
-  /** Bumped by every write and `forget`: a read begun before one is not remembered. */
-  #generation = 0;
-
   constructor(
     private readonly db: Db,
     private readonly opts: ConnectionStoreOptions = {},
@@ -81,33 +68,13 @@ export class ConnectionStore {
   }
 
   /**
-   * The connection and its pool, for a Gmail call: read at most {@link CALL_CACHE_TTL_MS} ago (one
-   * query for a connection that borrows nothing). A 404 ApiError when it is missing or another account's.
+   * The connection and its pool, for a Gmail call: one query for a connection that borrows nothing
+   * (`get` then `resolvePool` cost two or three). A 404 ApiError when it is missing or another account's.
    */
-  forCall(accountId: string, id: string, now = Date.now()): Promise<{ connection: Connection; pool: PoolRef }> {
-    const key = `${accountId} ${id}`;
-    const known = this.#forCall.get(key);
-    if (known && now >= known.at && now - known.at < CALL_CACHE_TTL_MS) return known.value;
-    const generation = this.#generation;
-    const value = (async () => {
-      const row = await this.row(this.db, accountId, id);
-      const pool = (await this.pools(this.db, accountId, [row])).get(id)!;
-      return { connection: this.view(row, pool), pool };
-    })();
-    this.#forCall.set(key, { at: now, value });
-    const drop = () => {
-      if (this.#forCall.get(key)?.value === value) this.#forCall.delete(key);
-    };
-    value.then(() => {
-      if (generation !== this.#generation) drop();
-    }, drop);
-    return value;
-  }
-
-  /** Forget what `forCall` read (a connection's status changed elsewhere in this process). All of them: a lender's change moves its borrowers' pools. */
-  forget(): void {
-    this.#generation++;
-    this.#forCall.clear();
+  async forCall(accountId: string, id: string): Promise<{ connection: Connection; pool: PoolRef }> {
+    const row = await this.row(this.db, accountId, id);
+    const pool = (await this.pools(this.db, accountId, [row])).get(id)!;
+    return { connection: this.view(row, pool), pool };
   }
 
   async create(accountId: string, input: CreateConnectionInput): Promise<Connection> {
@@ -215,7 +182,6 @@ export class ConnectionStore {
   }
 
   private async write<T>(accountId: string, name: string | undefined, fn: (q: Queryable) => Promise<T>): Promise<T> {
-    this.forget();
     try {
       return await this.db.tx(async (q) => {
         await q.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [ACCOUNT_LOCK_KEY, accountId]);
@@ -226,9 +192,6 @@ export class ConnectionStore {
       // A flow or another request referenced a row this one changed meanwhile.
       if (isForeignKeyViolation(err)) throw new ApiError("conflict", "A related resource changed meanwhile: try again.", undefined, { cause: err });
       throw err;
-    } finally {
-      // Again once committed: a read made while the write was in progress saw the old row.
-      this.forget();
     }
   }
 

@@ -54,7 +54,9 @@ export class TokenManager {
   }
 
   private async usable(connectionId: string, maxAgeMs = 0): Promise<TokenSet> {
-    const stored = await this.deps.tokens.read(connectionId, { maxAgeMs });
+    let stored = await this.deps.tokens.read(connectionId, { maxAgeMs });
+    // A remembered read that finds no usable token is checked afresh (authorized again meanwhile elsewhere).
+    if (maxAgeMs > 0 && (!stored || stored.status !== "online" || !stored.tokens)) stored = await this.deps.tokens.read(connectionId);
     if (!stored || stored.status !== "online" || !stored.tokens) {
       throw new ConnectionUnavailableError(stored?.status === "offline" ? "offline" : "unauthorized", stored?.offlineReason ?? null);
     }

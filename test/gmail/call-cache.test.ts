@@ -1,5 +1,5 @@
 /**
- * The choke point believes a connection, its pool and its tokens for up to 2 s once read; a change
+ * The choke point reads a connection and its pool afresh on every call, and its tokens at most 2 s old; a change
  * made through this process is seen by the very next call: deauthorized, it fails at once with no
  * call to Google; new scopes (offline, reauthorize required) likewise; authorized again, it works.
  */
@@ -11,7 +11,7 @@ const PUBLIC_URL = "http://mailbridge.test";
 const READONLY = "https://www.googleapis.com/auth/gmail.readonly";
 const MODIFY = "https://www.googleapis.com/auth/gmail.modify";
 
-describe("the choke point's short memory of a connection", () => {
+describe("the choke point's reads of a connection and its tokens", () => {
   let google: TestGoogle;
   let t: TestApp;
   let user: string;
