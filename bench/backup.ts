@@ -29,7 +29,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { consent } from "../test/support/google.ts";
+import { consent, googleEnv } from "../test/support/google.ts";
 import { freePort } from "../test/ui/support/service.ts";
 import { freshPostgresDatabase } from "../test/support/db.ts";
 
@@ -141,12 +141,7 @@ try {
       ADMIN_TOKEN: token,
       LOG_LEVEL: "warn",
       GMAIL_USER_QUOTA_UNITS_PER_MINUTE: String(quota),
-      GOOGLE_AUTH_URL: `${base}/o/oauth2/v2/auth`,
-      GOOGLE_TOKEN_URL: `${base}/token`,
-      GOOGLE_REVOKE_URL: `${base}/revoke`,
-      GOOGLE_USERINFO_URL: `${base}/oauth2/v2/userinfo`,
-      GMAIL_API_URL: `${base}/`,
-      GOOGLE_CERTS_URL: `${base}/oauth2/v3/certs`,
+      ...googleEnv(base),
     };
     for (const key of ["DATABASE_URL", "REDIS_URL", "GOOGLE_SANDBOX", "ARCHIVE_DIR"]) delete env[key];
     if (pgDb) env.DATABASE_URL = pgDb.url;

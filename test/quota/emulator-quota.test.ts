@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmulator } from "../../emulator/index.ts";
 import { MemoryBudget, RedisBudget, type QuotaBudget } from "../../server/quota/index.ts";
 import { api, startTestApp, type TestApp } from "../support/app.ts";
-import { authorizeConnection } from "../support/google.ts";
+import { authorizeConnection, googleEnv } from "../support/google.ts";
 import { testRedisUrl, uniqueName } from "../support/services.ts";
 import { FakeClock } from "./fake-clock.ts";
 
@@ -56,12 +56,7 @@ describe("quota budgets against the emulator's per-user quota", () => {
   };
   const env = () => ({
     PUBLIC_URL,
-    GOOGLE_AUTH_URL: `${emu.baseUrl}/o/oauth2/v2/auth`,
-    GOOGLE_TOKEN_URL: `${emu.baseUrl}/token`,
-    GOOGLE_REVOKE_URL: `${emu.baseUrl}/revoke`,
-    GOOGLE_USERINFO_URL: `${emu.baseUrl}/oauth2/v2/userinfo`,
-    GMAIL_API_URL: `${emu.baseUrl}/`,
-    GOOGLE_CERTS_URL: `${emu.baseUrl}/oauth2/v3/certs`,
+    ...googleEnv(emu.baseUrl),
     GMAIL_USER_QUOTA_UNITS_PER_MINUTE: String(QUOTA),
   });
 

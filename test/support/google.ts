@@ -31,14 +31,7 @@ export async function startGoogle(): Promise<TestGoogle> {
   };
   return {
     baseUrl: b,
-    env: {
-      GOOGLE_AUTH_URL: `${b}/o/oauth2/v2/auth`,
-      GOOGLE_TOKEN_URL: `${b}/token`,
-      GOOGLE_REVOKE_URL: `${b}/revoke`,
-      GOOGLE_USERINFO_URL: `${b}/oauth2/v2/userinfo`,
-      GMAIL_API_URL: `${b}/`,
-      GOOGLE_CERTS_URL: `${b}/oauth2/v3/certs`,
-    },
+    env: googleEnv(b),
     admin,
     async newClient(redirectUris, opts = {}) {
       const clientId = `${randomBytes(6).toString("hex")}.apps.googleusercontent.com`;
@@ -95,4 +88,16 @@ export async function authorizeConnection(
   if (start.statusCode !== 200) throw new Error(`authorize answered ${start.statusCode}: ${start.body}`);
   const { redirect } = await consent(start.json().authorizeUrl, opts);
   return app.inject({ method: "GET", url: redirect.pathname + redirect.search });
+}
+
+/** The service's Google endpoint settings for an emulator (or any Google stand-in) at `base`. */
+export function googleEnv(base: string): Record<string, string> {
+  return {
+    GOOGLE_AUTH_URL: `${base}/o/oauth2/v2/auth`,
+    GOOGLE_TOKEN_URL: `${base}/token`,
+    GOOGLE_REVOKE_URL: `${base}/revoke`,
+    GOOGLE_USERINFO_URL: `${base}/oauth2/v2/userinfo`,
+    GMAIL_API_URL: `${base}/`,
+    GOOGLE_CERTS_URL: `${base}/oauth2/v3/certs`,
+  };
 }
