@@ -30,6 +30,8 @@ export const DEFAULT_GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE = 1_200_000;
 /** Google's daily billing threshold per project. */
 export const DEFAULT_GMAIL_PROJECT_DAILY_UNITS = 80_000_000;
 
+/** PostgreSQL connections one process keeps at most (`DATABASE_POOL_SIZE`). */
+export const DEFAULT_DATABASE_POOL_SIZE = 10;
 /** Runs executed at once per process (`RUN_CONCURRENCY`); each still waits for its connection's pool slots. */
 export const DEFAULT_RUN_CONCURRENCY = 64;
 
@@ -91,6 +93,12 @@ export interface Config {
    * @defaultValue {@link DEFAULT_RUN_CONCURRENCY}
    */
   runConcurrency: number;
+  /**
+   * PostgreSQL only: connections this process keeps at most (`DATABASE_POOL_SIZE`, 1–1000). Count
+   * it against the server's `max_connections` times the processes of the cluster.
+   * @defaultValue {@link DEFAULT_DATABASE_POOL_SIZE}
+   */
+  databasePoolSize: number;
 }
 
 const url = { type: "string", format: "uri", pattern: "^https?://" };
@@ -125,6 +133,7 @@ const envSchema = {
     GMAIL_PUSH_SERVICE_ACCOUNT: { type: "string", pattern: "^[^@\\s]+@[^@\\s]+$" },
     TRUST_PROXY: { type: "string", pattern: "^(true|false|[0-9]{1,2}|[0-9A-Fa-f:./]+(\\s*,\\s*[0-9A-Fa-f:./]+)*)$" },
     RUN_CONCURRENCY: { type: "integer", minimum: 1, maximum: 1000 },
+    DATABASE_POOL_SIZE: { type: "integer", minimum: 1, maximum: 1000 },
     LOG_LEVEL: { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
   },
   dependencies: {
@@ -208,6 +217,7 @@ export function loadConfig(env: Env = process.env, argv: string[] = process.argv
     logLevel: v.LOG_LEVEL ?? "info",
     trustProxy: trustProxyOf(v.TRUST_PROXY),
     runConcurrency: v.RUN_CONCURRENCY ?? DEFAULT_RUN_CONCURRENCY,
+    databasePoolSize: v.DATABASE_POOL_SIZE ?? DEFAULT_DATABASE_POOL_SIZE,
     bodyLimit: DEFAULT_BODY_LIMIT,
     gmailPush: Object.freeze({ topic: v.GMAIL_PUSH_TOPIC ?? (sandbox ? SANDBOX_PUSH_TOPIC : undefined), audience: v.GMAIL_PUSH_AUDIENCE ?? `${publicUrl}/hooks/gmail`, serviceAccount: v.GMAIL_PUSH_SERVICE_ACCOUNT }),
     gmailQuota: Object.freeze({

@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   let onIdleError = (err: Error) => console.warn(`database connection lost: ${err.message}`);
   const db = await openDb({
     databaseUrl: config.databaseUrl,
+    poolSize: config.databasePoolSize,
     dataDir: config.dataDir,
     onIdleError: (err) => onIdleError(err),
     role: "service",

@@ -23,6 +23,8 @@ export interface OpenDbOptions {
   /** PostgreSQL URL; when absent the embedded PGlite database in `dataDir` is used. */
   databaseUrl?: string;
   dataDir: string;
+  /** PostgreSQL only: connections kept at most (10 when absent). */
+  poolSize?: number;
   /** PostgreSQL only: told when an idle pooled connection is lost (the pool replaces it). */
   onIdleError?: (err: Error) => void;
   /** Embedded only: what this process is, as the DATA_DIR lock's owner record names it to a second opener. */
@@ -32,7 +34,7 @@ export interface OpenDbOptions {
 /** Open the configured backend and apply pending migrations. */
 export async function openDb(opts: OpenDbOptions): Promise<Db> {
   const db = opts.databaseUrl
-    ? await (await import("./pg-db.ts")).openPostgres(opts.databaseUrl, opts.onIdleError)
+    ? await (await import("./pg-db.ts")).openPostgres(opts.databaseUrl, opts.onIdleError, opts.poolSize)
     : await (await import("./pglite-db.ts")).openPglite(opts.dataDir, { role: opts.role });
   try {
     const { migrate } = await import("./migrate.ts");

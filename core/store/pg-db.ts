@@ -5,8 +5,8 @@ import type { Db, Queryable } from "./db.ts";
 pg.types.setTypeParser(20, (v) => Number(v));
 
 /** A PostgreSQL server through a `pg` pool. */
-export async function openPostgres(databaseUrl: string, onIdleError?: (err: Error) => void): Promise<Db> {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+export async function openPostgres(databaseUrl: string, onIdleError?: (err: Error) => void, poolSize = 10): Promise<Db> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize });
   // An idle client whose server connection ends (a PostgreSQL restart, a failover) is reported
   // here; without a listener it would crash the process. The pool drops that client and the next
   // query opens a new connection.
