@@ -16,9 +16,17 @@ export interface TestGoogle {
   close(): Promise<void>;
 }
 
+/** The emulator in this process, on a free port. */
 export async function startGoogle(): Promise<TestGoogle> {
   const emu = await startEmulator({ port: 0, host: "127.0.0.1" });
-  const b = emu.baseUrl;
+  return connectGoogle(emu.baseUrl, () => emu.close());
+}
+
+/**
+ * The same calls against an emulator that is already running at `b` (another process's, for
+ * instance); `close` is what {@link TestGoogle.close} does (nothing by default).
+ */
+export function connectGoogle(b: string, close: () => Promise<void> = async () => {}): TestGoogle {
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${b}/_admin${path}`, {
       method,
@@ -43,7 +51,7 @@ export async function startGoogle(): Promise<TestGoogle> {
       await admin("POST", "/users", { email, name: "Test User", ...(opts.generate ? { generate: { count: opts.generate } } : {}) });
       return email;
     },
-    close: () => emu.close(),
+    close,
   };
 }
 
