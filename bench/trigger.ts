@@ -1,20 +1,25 @@
 /**
  * Trigger benchmark: how long from a message landing in an emulated mailbox to its delivery
  * at the destination, by push and by poll, in the same run; then many watched mailboxes each
- * receiving one message a second on one service process: none missed, none doubled, lag and
- * the service's RSS (from /proc).
+ * receiving one message a second on one service process: none missed, none doubled, lag, the
+ * service's RSS (from /proc), and the CPU of the service and of the emulator.
  *
  *   npm run bench:trigger
  *   SAMPLES=20 POLL_EVERY=5s MAILBOXES=1000 DURATION=60 npx tsx bench/trigger.ts
+ *   SKIP_LATENCY=1 BENCH_DATABASE_URL=<admin URL> BENCH_CPU_PROF=<dir> npx tsx bench/trigger.ts
  *
- * Latency: two services in this process on embedded PGlite share one emulator: one with
+ * The Google emulator runs in a process of its own (`emulator/main --port 0` through tsx), so
+ * that its work is not counted against the service's, and both parts talk to it over HTTP.
+ *
+ * Latency: two services in this process on embedded PGlite share the emulator: one with
  * GMAIL_PUSH_TOPIC (its `/hooks/gmail` on a real socket gets the emulator's Pub/Sub pushes,
  * publish delay 0), one without (polling every POLL_EVERY, lowered from the 1 minute minimum
  * for the bench). A message is "delivered" when it shows in the destination mailbox (checked
  * every 10 ms).
  *
  * Load: the service runs as a child process (`node --import tsx server/main.ts`, as `npm start`
- * on the embedded database; BENCH_DATABASE_URL=<admin URL> runs it on a fresh PostgreSQL database), with push on
+ * on the embedded database; BENCH_DATABASE_URL=<admin URL> runs it on a fresh PostgreSQL database;
+ * BENCH_CPU_PROF=<dir> writes its CPU profile there when it stops), with push on
  * and TRUST_PROXY so each of its MAILBOXES connections is authorized from an address of its
  * own (the OAuth callback is rate limited per IP). Every flow copies its mailbox's new INBOX
  * mail into one destination mailbox (concurrency 25). The quota budgets are raised: 1,000
@@ -22,20 +27,18 @@
  * Deliveries are seen through the emulator's arrivals every 250 ms. Targets (issue 15): push
  * p50 ≤ 2 s; 1,000 mailboxes held.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import type { AddressInfo } from "node:net";
-import { api, startTestApp, type TestApp } from "../test/support/app.ts";
-import { consent, startGoogle, type TestGoogle } from "../test/support/google.ts";
+import { api, startTestApp } from "../test/support/app.ts";
+import { consent, type TestGoogle } from "../test/support/google.ts";
 import { rawMessage } from "../test/flows/support.ts";
 import { freePort } from "../test/ui/support/service.ts";
 import { freshPostgresDatabase } from "../test/support/db.ts";
+import { cpuSeconds, memory, pool, say, sleep, startGoogleProcess, startService, type GoogleProcess, type Service } from "./support.ts";
 
 const SAMPLES = Number(process.env.SAMPLES ?? 20);
 const POLL_EVERY = process.env.POLL_EVERY ?? "5s";
@@ -45,15 +48,12 @@ const DURATION = Number(process.env.DURATION ?? 60);
 const STALL = Number(process.env.STALL ?? 60);
 const TOPIC = "projects/mailbridge-bench/topics/gmail";
 const PUBLIC_URL = "http://mailbridge.bench";
-const REPO = fileURLToPath(new URL("../", import.meta.url));
-const say = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN;
 };
 let seq = 0;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function world(google: TestGoogle, push: boolean) {
   const t = await startTestApp({
@@ -108,29 +108,6 @@ async function latency(google: TestGoogle, w: Awaited<ReturnType<typeof world>>,
 }
 
 
-/** VmRSS and VmHWM (peak) of a process, in MiB. */
-function memory(pid: number): { rss: number; peak: number } {
-  let status = "";
-  try {
-    status = readFileSync(`/proc/${pid}/status`, "utf8");
-  } catch {
-    return { rss: NaN, peak: NaN }; // out of file descriptors for a moment: this sample is skipped
-  }
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
-  return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
-}
-
-/** Run `fn` over `items`, `n` at a time. */
-async function pool<T>(items: T[], n: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  }));
-}
-
 async function latencyPart(google: TestGoogle) {
   const pushWorld = await world(google, true);
   const pollWorld = await world(google, false);
@@ -152,65 +129,35 @@ async function latencyPart(google: TestGoogle) {
   }
 }
 
-async function loadPart(google: TestGoogle) {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
+async function loadPart(google: GoogleProcess) {
   const dataDir = await mkdtemp(path.join(tmpdir(), "mailbridge-trigger-bench-"));
-  const adminToken = `mb_bench_${randomBytes(12).toString("hex")}`;
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PORT: String(port),
-    HOST: "127.0.0.1",
-    PUBLIC_URL: url,
-    DATA_DIR: dataDir,
-    ADMIN_TOKEN: adminToken,
-    LOG_LEVEL: "warn",
-    GMAIL_PUSH_TOPIC: TOPIC,
-    TRUST_PROXY: "127.0.0.1",
-    GMAIL_USER_QUOTA_UNITS_PER_MINUTE: "100000000",
-    GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE: "1000000000",
-    GMAIL_PROJECT_DAILY_UNITS: "100000000000",
-    ...google.env,
-  };
-  for (const key of ["DATABASE_URL", "REDIS_URL", "GOOGLE_SANDBOX"]) delete env[key];
   // PostgreSQL instead of the embedded database: a fresh database on that server, dropped afterwards.
   const pgdb = process.env.BENCH_DATABASE_URL ? await freshPostgresDatabase(process.env.BENCH_DATABASE_URL) : undefined;
-  if (pgdb) env.DATABASE_URL = pgdb.url;
-  const child: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), "--import", "tsx", "server/main.ts"], { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] });
-  const killChild = () => child.kill("SIGKILL");
-  process.once("exit", killChild); // even when the bench dies, the service does not outlive it
-  const warnings: string[] = [];
-  child.stderr!.on("data", (d: Buffer) => warnings.push(String(d)));
-  child.stdout!.on("data", (d: Buffer) => warnings.push(String(d))); // pino at LOG_LEVEL=warn
+  let service: Service | undefined;
   try {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}: ${warnings.join("").slice(0, 2000)}`);
-      if (await fetch(`${url}/healthz`).then((r) => r.ok, () => false)) break;
-      if (Date.now() > deadline) throw new Error("the service did not start within 60 s");
-      await sleep(100);
-    }
-    const call = async (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
-      const res = await fetch(url + p, {
-        method,
-        headers: { authorization: `Bearer ${adminToken}`, ...(body ? { "content-type": "application/json" } : {}), ...headers },
-        body: body ? JSON.stringify(body) : undefined,
-      });
-      if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`);
-      return res.status === 204 ? undefined : (res.json() as Promise<any>);
-    };
+    service = await startService({
+      out: undefined, // the source through tsx
+      port: await freePort(),
+      dataDir,
+      adminToken: `mb_bench_${randomBytes(12).toString("hex")}`,
+      google: google.baseUrl,
+      databaseUrl: pgdb?.url,
+      env: {
+        GMAIL_PUSH_TOPIC: TOPIC,
+        TRUST_PROXY: "127.0.0.1",
+        GMAIL_USER_QUOTA_UNITS_PER_MINUTE: "100000000",
+        GMAIL_PROJECT_QUOTA_UNITS_PER_MINUTE: "1000000000",
+        GMAIL_PROJECT_DAILY_UNITS: "100000000000",
+      },
+    });
+    const { url, call, pid, connect: authorize } = service;
     const client = await google.newClient([`${url}/oauth2/callback`]);
     const ic = await call("POST", "/v1/iclients", { name: "bench", application: "gmail", ...client });
     let n = 0;
-    const connect = async (email: string, concurrencyLevel?: number) => {
-      const con = await call("POST", "/v1/connections", { name: `c ${email}`, application: "gmail", scopes: ["https://mail.google.com/"], iClientId: ic.id, ...(concurrencyLevel ? { concurrencyLevel } : {}) });
-      const { authorizeUrl } = await call("POST", `/v1/connections/${con.id}/authorize`);
-      const { redirect } = await consent(authorizeUrl, { email });
+    // Each from an address of its own through the trusted proxy: the callback is rate limited per IP.
+    const connect = (email: string, concurrencyLevel?: number) => {
       const k = ++n;
-      // Each from an address of its own through the trusted proxy: the callback is rate limited per IP.
-      const res = await fetch(url + redirect.pathname + redirect.search, { headers: { "x-forwarded-for": `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}` } });
-      if (!res.ok) throw new Error(`authorize ${email}: ${res.status}`);
-      return con.id as string;
+      return authorize(ic.id, email, { concurrencyLevel, from: `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}` });
     };
 
     const setup0 = performance.now();
@@ -228,7 +175,7 @@ async function loadPart(google: TestGoogle) {
     });
     await google.admin("PUT", "/pubsub", { topic: TOPIC, pushEndpoint: `${url}/hooks/gmail`, audience: `${url}/hooks/gmail`, notifyIntervalMs: 1000, minBackoffMs: 1000 });
     await google.admin("POST", "/stats/reset", {});
-    const idle = memory(child.pid!);
+    const idle = memory(pid);
     say(`load: ${MAILBOXES} watched mailboxes set up in ${((performance.now() - setup0) / 1000).toFixed(1)} s; service RSS ${idle.rss.toFixed(0)} MiB`);
     const pubsub0 = await google.admin("GET", "/pubsub");
 
@@ -254,11 +201,12 @@ async function loadPart(google: TestGoogle) {
           idsOf.set(m.subject, ids);
           if (BigInt(m.historyId) > BigInt(after)) after = m.historyId;
         }
-        peakRss = Math.max(peakRss, memory(child.pid!).rss || 0);
+        peakRss = Math.max(peakRss, memory(pid).rss || 0);
         await sleep(250);
       }
     })();
     const load0 = performance.now();
+    const cpu0 = { service: cpuSeconds(pid), emulator: cpuSeconds(google.pid) };
     for (let sec = 0; sec < DURATION; sec++) {
       await sleep(Math.max(0, load0 + sec * 1000 - performance.now()));
       const t = performance.now();
@@ -268,41 +216,43 @@ async function loadPart(google: TestGoogle) {
         return { email, raw: rawMessage({ to: email, subject }), labelIds: ["INBOX", "UNREAD"] };
       });
       await google.admin("POST", "/arrivals", { messages });
-      if (sec % 10 === 9) say(`  ${sec + 1} s: ${sentAt.size} sent, ${seenAt.size} delivered, service RSS ${memory(child.pid!).rss.toFixed(0)} MiB`);
+      if (sec % 10 === 9) say(`  ${sec + 1} s: ${sentAt.size} sent, ${seenAt.size} delivered, service RSS ${memory(pid).rss.toFixed(0)} MiB`);
     }
     const sentAll = performance.now();
     lastProgress = sentAll;
     sending = false;
     await watcher;
     const drained = (performance.now() - sentAll) / 1000;
+    const loadSeconds = (performance.now() - load0) / 1000;
+    const cpu = (who: "service" | "emulator", p: number) => {
+      const used = cpuSeconds(p) - cpu0[who];
+      return `${who} ${used.toFixed(1)} s (${((used / loadSeconds) * 100).toFixed(0)} % of a core)`;
+    };
+    const cpuLine = `  CPU over the ${loadSeconds.toFixed(0)} s of sending and draining: ${cpu("service", pid)}, ${cpu("emulator", google.pid)} in its own process`;
     const lags = [...sentAt].filter(([s]) => seenAt.has(s)).map(([s, t]) => seenAt.get(s)! - t);
     const missed = sentAt.size - lags.length;
     const doubled = [...idsOf.values()].reduce((k, ids) => k + ids.size - 1, 0);
-    const mem = memory(child.pid!);
+    const mem = memory(pid);
     console.log(`\nload: ${MAILBOXES} watched mailboxes, one message a second each for ${DURATION} s, one service process (${pgdb ? "PostgreSQL" : "embedded PGlite"})`);
     console.log(`  ${sentAt.size} messages sent: ${missed} missed, ${doubled} doubled (the last delivered ${drained.toFixed(0)} s after the last was sent${missed ? `; missed = none delivered for ${STALL} s` : ""})`);
     console.log(`  lag p50 ${pct(lags, 50).toFixed(0)} ms, p99 ${pct(lags, 99).toFixed(0)} ms, max ${pct(lags, 100).toFixed(0)} ms (seen every 250 ms)`);
     console.log(`  service RSS: idle after set-up ${idle.rss.toFixed(0)} MiB, highest seen ${peakRss.toFixed(0)} MiB, peak (VmHWM) ${mem.peak.toFixed(0)} MiB`);
+    console.log(cpuLine);
+    console.log(`  emulator RSS now ${memory(google.pid).rss.toFixed(0)} MiB, peak (VmHWM) ${memory(google.pid).peak.toFixed(0)} MiB`);
     const pubsub = await google.admin("GET", "/pubsub");
     console.log(`  Pub/Sub: ${pubsub.published - pubsub0.published} published, ${pubsub.deliveries - pubsub0.deliveries} deliveries, ${pubsub.redelivered - pubsub0.redelivered} redelivered, ${pubsub.pending} pending`);
     const stats = (await google.admin("GET", "/stats")).users as Record<string, { requests: number; quotaUnits: number }>;
     const total = Object.values(stats).reduce((a, u) => ({ requests: a.requests + u.requests, quotaUnits: a.quotaUnits + u.quotaUnits }), { requests: 0, quotaUnits: 0 });
     console.log(`  Gmail calls during the load: ${total.requests} (${total.quotaUnits} units)`);
   } finally {
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGTERM");
-    await Promise.race([exited, sleep(10_000)]);
-    if (child.exitCode === null) child.kill("SIGKILL");
+    await service?.stop();
     await rm(dataDir, { recursive: true, force: true });
     await pgdb?.drop();
-    const lines = warnings.join("").split("\n");
-    const bad = lines.filter((l) => /"level":(50|60)/.test(l));
-    const warned = lines.filter((l) => /"level":40/.test(l));
-    console.log(`  service log: ${warned.length} warnings, ${bad.length} errors${bad.length ? `; first error: ${bad[0]!.slice(0, 400)}` : warned.length ? `; first warning: ${warned[0]!.slice(0, 400)}` : ""}`);
+    if (service) console.log(`  service log: ${service.logSummary()}`);
   }
 }
 
-const google = await startGoogle();
+const google = await startGoogleProcess(undefined);
 await google.admin("PUT", "/settings", { quotaUnitsPerMinute: 1_000_000_000 });
 try {
   if (process.env.SKIP_LATENCY !== "1") await latencyPart(google);
