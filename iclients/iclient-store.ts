@@ -12,10 +12,13 @@ import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../c
 import { reauthorizeRequired, takeOfflineSql } from "../core/offline-reason.ts";
 import { callbackRegistered, secretHint, type CreateIClientInput, type IClient, type UpdateIClientInput } from "./iclient.ts";
 import { credentialChange } from "./iclient-input.ts";
+import type { RecentReads } from "../core/recent-reads.ts";
 
 export interface IClientStoreOptions {
   /** The service's fixed callback URL, to compute `callbackUrlRegistered`. */
   callbackUrl?: string;
+  /** Remembered reads of `connections` (app.ts): a client id change takes connections offline, which they must see at once. */
+  recent?: RecentReads;
 }
 
 const SELECT = `SELECT i.*, COALESCE((SELECT json_agg(json_build_object('id', c.id, 'name', c.name) ORDER BY c.created_at, c.id)
@@ -133,7 +136,7 @@ export class IClientStore {
 
   private async write<T>(name: string | undefined, fn: (q: Queryable) => Promise<T>): Promise<T> {
     try {
-      return await this.db.tx(fn);
+      return this.opts.recent ? await this.opts.recent.writing(() => this.db.tx(fn)) : await this.db.tx(fn);
     } catch (err) {
       if (isUniqueViolation(err)) throw new ApiError("name_taken", `An iClient named "${name}" already exists.`, undefined, { cause: err });
       throw err;

@@ -28,7 +28,8 @@ import { ConnectionStore } from "./connections/connection-store.ts";
 import type { Redis } from "ioredis";
 import { MemoryGate, RedisGate, type PoolGate } from "./pools/index.ts";
 import { StateStore } from "./oauth/state-store.ts";
-import { TokenStore } from "./oauth/token-store.ts";
+import { MAX_TOKEN_CACHE_MS, TokenStore } from "./oauth/token-store.ts";
+import { RecentReads } from "../core/recent-reads.ts";
 import { TokenManager } from "./oauth/token-manager.ts";
 import { LocalRefreshLock, RedisRefreshLock, type RefreshLock } from "./oauth/refresh-lock.ts";
 import { AuthorizationService } from "./oauth/authorization-service.ts";
@@ -132,8 +133,11 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   await app.register(sessionRoutes, { accounts, secureCookies: config.publicUrl.startsWith("https:") });
   await app.register((await import("./routes/web.ts")).webRoutes); // the resources panel at `/` (SPA fallback, 503 if unbuilt)
   await app.register(applicationRoutes);
-  const iclients = new IClientStore(deps.db, deps.secrets, { callbackUrl: config.callbackUrl });
-  const connections = new ConnectionStore(deps.db, { callbackUrl: config.callbackUrl, hasPlatformClient: !!config.platformClient });
+  // What this process read of `connections` lately: every Gmail call reads its connection and tokens,
+  // and a write through any of these three stores drops it at once (another process's within 2 s).
+  const connectionReads = new RecentReads(MAX_TOKEN_CACHE_MS);
+  const iclients = new IClientStore(deps.db, deps.secrets, { callbackUrl: config.callbackUrl, recent: connectionReads });
+  const connections = new ConnectionStore(deps.db, { callbackUrl: config.callbackUrl, hasPlatformClient: !!config.platformClient, recent: connectionReads });
   await app.register(iClientRoutes, { iclients, usage: (id) => gmail.dailyUsage(id) }); // gmail: below, built before any request
   const archives = new ArchiveStore(deps.db, { dir: config.archiveDir, fs: deps.archiveFs });
   app.decorate("archives", archives);
@@ -144,7 +148,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   if (!deps.gate) app.addHook("onClose", () => gate.close());
   const budget = deps.budget ?? (config.redisUrl ? new RedisBudget({ redis: config.redisUrl, prefix: `${config.redisPrefix}:quota` }) : new MemoryBudget());
   if (!deps.budget) app.addHook("onClose", () => budget.close());
-  const tokenStore = new TokenStore(deps.db, deps.secrets);
+  const tokenStore = new TokenStore(deps.db, deps.secrets, connectionReads);
   // One lock for refreshes and revocations of a connection, so neither overtakes the other.
   const baseLock = deps.redis ? new RedisRefreshLock(deps.redis, `${config.redisPrefix}:refresh`) : new LocalRefreshLock();
   const refreshLock = deps.wrapRefreshLock ? deps.wrapRefreshLock(baseLock) : baseLock;

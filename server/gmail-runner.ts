@@ -33,6 +33,7 @@ import { rateLimitScope } from "./quota/rate-limit-scope.ts";
 import type { QuotaMetrics } from "./quota/metrics.ts";
 import type { ConnectionStore } from "./connections/connection-store.ts";
 import type { TokenManager } from "./oauth/token-manager.ts";
+import { MAX_TOKEN_CACHE_MS } from "./oauth/token-store.ts";
 import { ConnectionUnavailableError } from "./oauth/connection-errors.ts";
 
 export interface GmailRunnerDeps {
@@ -84,8 +85,11 @@ export class GmailRunner {
     const { connections, gate, budget, quota, log, metrics } = this.deps;
     const clock = this.deps.clock ?? systemClock;
     const maxAttempts = this.deps.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-    // The connection and its pool in one query, read afresh: a connection gone offline or unauthorized anywhere fails here.
-    const known = await connections.forCall(accountId, connectionId);
+    // The connection and its pool in one query, remembered up to 2 s (every request asks): a change
+    // through this process is seen at once, another process's within that time; a remembered
+    // connection that is not online is read again before the call is refused.
+    let known = await connections.forCall(accountId, connectionId, { maxAgeMs: MAX_TOKEN_CACHE_MS });
+    if (known.connection.status !== "online") known = await connections.forCall(accountId, connectionId);
     const connection = known.connection;
     if (connection.status !== "online") {
       throw new ConnectionUnavailableError(connection.status, connection.offlineReason);

@@ -14,6 +14,8 @@ import { DEFAULT_CONCURRENCY, toConnection, type Connection, type CreateConnecti
 import { MAX_BORROW_DEPTH, checkBorrowing, resolvePools } from "./borrowing.ts";
 import { checkIClient, checkLevelNotWithBorrowing } from "./connection-rules.ts";
 import { reauthorizeRequired } from "../../core/offline-reason.ts";
+import { RecentReads } from "../../core/recent-reads.ts";
+import { MAX_TOKEN_CACHE_MS } from "../oauth/token-store.ts";
 import { pageFilter, pageLimit, toPage, type Page, type PageRequest } from "../../core/paging.ts";
 
 export interface ConnectionStoreOptions {
@@ -21,6 +23,11 @@ export interface ConnectionStoreOptions {
   callbackUrl?: string;
   /** A platform iClient is configured, so `iClientId` may be omitted. */
   hasPlatformClient?: boolean;
+  /**
+   * Remembered reads of `connections`, shared with the other stores that write it (tokens,
+   * iClients): a write through any of them is seen at once by {@link ConnectionStore.forCall}.
+   */
+  recent?: RecentReads;
 }
 
 /**
@@ -34,10 +41,13 @@ const COLUMNS = `id, name, application, scopes, iclient_id, borrow_from, concurr
 const ACCOUNT_LOCK_KEY = 7_262_011;
 
 export class ConnectionStore {
+  private readonly recent: RecentReads;
   constructor(
     private readonly db: Db,
     private readonly opts: ConnectionStoreOptions = {},
-  ) {}
+  ) {
+    this.recent = opts.recent ?? new RecentReads(MAX_TOKEN_CACHE_MS);
+  }
 
   async list(accountId: string, page: PageRequest = {}): Promise<Page<Connection>> {
     const limit = pageLimit(page);
@@ -70,11 +80,15 @@ export class ConnectionStore {
   /**
    * The connection and its pool, for a Gmail call: one query for a connection that borrows nothing
    * (`get` then `resolvePool` cost two or three). A 404 ApiError when it is missing or another account's.
+   * With `maxAgeMs` (at most {@link MAX_TOKEN_CACHE_MS}) a read this process made that long ago may
+   * answer: every Gmail request asks, and a write through this process's stores drops it at once.
    */
-  async forCall(accountId: string, id: string): Promise<{ connection: Connection; pool: PoolRef }> {
-    const row = await this.row(this.db, accountId, id);
-    const pool = (await this.pools(this.db, accountId, [row])).get(id)!;
-    return { connection: this.view(row, pool), pool };
+  forCall(accountId: string, id: string, opts: { maxAgeMs?: number } = {}): Promise<{ connection: Connection; pool: PoolRef }> {
+    return this.recent.read(`call:${accountId}:${id}`, opts.maxAgeMs ?? 0, async () => {
+      const row = await this.row(this.db, accountId, id);
+      const pool = (await this.pools(this.db, accountId, [row])).get(id)!;
+      return { connection: this.view(row, pool), pool };
+    });
   }
 
   async create(accountId: string, input: CreateConnectionInput): Promise<Connection> {
@@ -183,10 +197,10 @@ export class ConnectionStore {
 
   private async write<T>(accountId: string, name: string | undefined, fn: (q: Queryable) => Promise<T>): Promise<T> {
     try {
-      return await this.db.tx(async (q) => {
+      return await this.recent.writing(() => this.db.tx(async (q) => {
         await q.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [ACCOUNT_LOCK_KEY, accountId]);
         return fn(q);
-      });
+      }));
     } catch (err) {
       if (isUniqueViolation(err)) throw new ApiError("name_taken", `A connection named "${name}" already exists.`, undefined, { cause: err });
       // A flow or another request referenced a row this one changed meanwhile.

@@ -8,6 +8,7 @@ import type { TokenSet } from "../../connector/oauth.ts";
 import type { OfflineReason } from "../../core/offline-reason.ts";
 import type { ConnectionStatus } from "../connections/connection.ts";
 import type { Revocation } from "../connections/revocation.ts";
+import { RecentReads } from "../../core/recent-reads.ts";
 
 export interface StoredTokens {
   status: ConnectionStatus;
@@ -49,14 +50,11 @@ export class TokenStore {
   /** Called after a connection's status was set here (triggers stop or start its mailbox's watch at once). */
   onStatusChange?: (connectionId: string) => void;
 
-  /** What `read` found lately, by connection (the promise: concurrent readers share one query and one decryption). */
-  readonly #recent = new Map<string, { at: number; value: Promise<StoredTokens | undefined> }>();
-  /** Bumped by every write: a read begun before one is not remembered. */
-  #generation = 0;
-
   constructor(
     private readonly db: Db,
     private readonly secrets: SecretBox,
+    /** Shared with the other stores that write `connections` (app.ts), so their writes drop these reads too. */
+    private readonly recent = new RecentReads(MAX_TOKEN_CACHE_MS),
   ) {}
 
   /**
@@ -64,36 +62,12 @@ export class TokenStore {
    * process made that long ago may answer; without it the database is read.
    */
   read(connectionId: string, opts: { maxAgeMs?: number } = {}): Promise<StoredTokens | undefined> {
-    const now = Date.now();
-    const maxAge = Math.min(opts.maxAgeMs ?? 0, MAX_TOKEN_CACHE_MS);
-    const known = this.#recent.get(connectionId);
-    if (known && now >= known.at && now - known.at < maxAge) return known.value;
-    const generation = this.#generation;
-    const value = this.readNow(connectionId);
-    this.#recent.set(connectionId, { at: now, value });
-    const drop = () => {
-      if (this.#recent.get(connectionId)?.value === value) this.#recent.delete(connectionId);
-    };
-    value.then((v) => {
-      if (!v || generation !== this.#generation) drop();
-    }, drop);
-    return value;
-  }
-
-  /** Forget what `read` found (before and after each write here). */
-  #forget(): void {
-    this.#generation++;
-    this.#recent.clear();
+    return this.recent.read(`tokens:${connectionId}`, opts.maxAgeMs ?? 0, () => this.readNow(connectionId));
   }
 
   /** Run a write with the remembered reads dropped before it and once it is done. */
-  async #writing<T>(fn: () => Promise<T>): Promise<T> {
-    this.#forget();
-    try {
-      return await fn();
-    } finally {
-      this.#forget();
-    }
+  #writing<T>(fn: () => Promise<T>): Promise<T> {
+    return this.recent.writing(fn);
   }
 
   private async readNow(connectionId: string): Promise<StoredTokens | undefined> {
