@@ -114,7 +114,9 @@ export async function json(url: string, init: { method?: string; token?: string;
 export type GoogleProcess = TestGoogle & { pid: number };
 
 export async function startGoogleProcess(out: string | undefined): Promise<GoogleProcess> {
-  const child = node(out, "emulator/main", ["--port", "0"], { ...process.env });
+  // BENCH_EMULATOR_PROF=<dir>: a V8 CPU profile of the emulator, written when it stops.
+  const prof = process.env.BENCH_EMULATOR_PROF;
+  const child = node(out, "emulator/main", ["--port", "0"], { ...process.env }, prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []);
   child.stderr!.pipe(process.stderr);
   // It prints its base URL once it listens.
   const base = await new Promise<string>((resolve, reject) => {
