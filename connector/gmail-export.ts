@@ -5,6 +5,7 @@
  * Every call goes through the caller's `call` (the server's choke point).
  */
 import type { gmail_v1 } from "@googleapis/gmail";
+import { Splitter, type MimeNode } from "@zone-eu/mailsplit";
 import type { GmailCallOptions } from "./gmail-client.ts";
 import type { GmailMethod } from "./gmail-methods.ts";
 import { fromBase64Url, parseMail, type MailHeaders, type RecordAttachment } from "./mime.ts";
@@ -233,12 +234,32 @@ export async function fetchRecord(call: GmailCaller, id: string, spec: Pick<Expo
 }
 
 /**
- * A message's raw bytes with its ids, labels and internal date, and nothing parsed: all an
- * archive needs (one call, and no copy of its attachments in memory).
+ * The Message-ID header of RFC 5322 bytes (as Gmail's `metadata` format gives it), or undefined.
+ * Only the top-level header block is read (mailsplit, mailparser's splitter): bodies are not
+ * decoded, so a large attachment costs no parse.
  */
-export async function fetchRawRecord(call: GmailCaller, id: string): Promise<ExportRecord> {
+export async function rawMessageId(raw: Buffer): Promise<string | undefined> {
+  const splitter = new Splitter({ ignoreEmbedded: true });
+  splitter.end(raw);
+  // The first node is the message itself; leaving the loop destroys the splitter.
+  for await (const chunk of splitter) {
+    if (chunk.type !== "node") continue;
+    const headers = (chunk as MimeNode).headers;
+    return (headers && headers.getFirst("message-id")) || undefined;
+  }
+  return undefined;
+}
+
+/**
+ * A message's raw bytes with its ids, labels and internal date, and nothing parsed: all an
+ * archive needs (one call, and no copy of its attachments in memory). With `messageId`, its
+ * Message-ID header too: all a copy (insert or import) and its ledger entry need, so a flow that
+ * only copies fetches each message once, not as metadata and then as raw.
+ */
+export async function fetchRawRecord(call: GmailCaller, id: string, opts: { messageId?: boolean } = {}): Promise<ExportRecord> {
   const res = await call("messages.get", (g, options) => g.users.messages.get({ userId: "me", id, format: "raw" }, options));
   const m = res.data;
+  const raw = fromBase64Url(m.raw ?? "");
   return {
     id: m.id!,
     threadId: m.threadId!,
@@ -246,7 +267,8 @@ export async function fetchRawRecord(call: GmailCaller, id: string): Promise<Exp
     snippet: m.snippet ?? "",
     historyId: m.historyId ?? undefined,
     internalDate: m.internalDate ?? undefined,
-    raw: fromBase64Url(m.raw ?? ""),
+    raw,
+    messageId: opts.messageId ? await rawMessageId(raw) : undefined,
     from: "",
     to: "",
     cc: "",

@@ -19,7 +19,7 @@ import { fetchRaw, fetchRawRecord, fetchRecord, type ExportRecord, type ExportSp
 import { GoogleApiError } from "../../connector/errors.ts";
 import { failureKind, LeaseLostError, RunInterruptedError, RunLeasedError } from "./failure-kind.ts";
 import type { Fence } from "./deliveries.ts";
-import { IN_PLACE_ACTIONS, labelNames } from "../../connector/gmail-import.ts";
+import { COPYING_ACTIONS, IN_PLACE_ACTIONS, labelNames } from "../../connector/gmail-import.ts";
 import type { ArchiveStore } from "../archives/archive-store.ts";
 import { ArchiveSink } from "./archive-sink.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
@@ -259,8 +259,9 @@ export class FlowRunner {
       state.sink = await ArchiveSink.open(archives, accountId, run.id, name, userLabels, source.from);
     }
     const sink = state.sink;
-    // A backup alone needs each message's bytes, labels and date only: nothing parsed.
-    const onlyArchive = !!sink && dests.length === 0 && !plan.filterLabels;
+    // Copies (insert, import) and a backup need each message's bytes, labels and date, and a copy
+    // its Message-ID for the ledger: one raw fetch, nothing parsed, instead of metadata then raw.
+    const rawOnly = (!!sink || dests.length > 0) && dests.every((d) => COPYING_ACTIONS.includes(d.spec.import.action));
     const addError = (e: RunError) => {
       if (state.errors.length < MAX_RUN_ERRORS) state.errors.push(e);
     };
@@ -286,7 +287,7 @@ export class FlowRunner {
       }
       let record: ExportRecord;
       try {
-        record = item.record ? await item.record() : onlyArchive ? await fetchRawRecord(src, id) : await fetchRecord(src, id, spec);
+        record = item.record ? await item.record() : rawOnly ? await fetchRawRecord(src, id, { messageId: dests.length > 0 }) : await fetchRecord(src, id, spec);
       } catch (err) {
         const cause = err instanceof SourceFailure ? err.cause : err;
         if (cause instanceof GoogleApiError && cause.status === 404) {

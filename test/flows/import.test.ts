@@ -76,6 +76,32 @@ describe("Gmail as a flow destination", () => {
     expect(copies.every((m) => m.from === "Alice <alice@example.com>")).toBe(true);
   });
 
+  it("a flow that only copies reads each source message once (raw), its Message-ID into the ledger", async () => {
+    const own = await w.mailbox({
+      messages: [
+        { raw: rawMessage({ to: "me@example.com", subject: "copy once a", messageId: "<once-a@example.com>" }), labelIds: ["INBOX"] },
+        { raw: rawMessage({ to: "me@example.com", subject: "copy once b", messageId: "<once-b@example.com>" }), labelIds: ["INBOX", "STARRED"] },
+      ],
+    });
+    const copy = await w.mailbox();
+    const flowId = await w.flow({
+      source: { connectionId: own.connectionId, export: { query: "subject:once", format: "metadata" } },
+      destinations: [{ connectionId: copy.connectionId, import: { action: "insert" } }],
+    });
+    const requests = async () => ((await w.google.admin("GET", "/stats")).users as Record<string, { requests: number }>)[own.email]?.requests ?? 0;
+    const before = await requests();
+    expect(await w.run(flowId)).toMatchObject({ status: "succeeded", progress: { exported: 2, imported: 2, failed: 0 } });
+    // messages.list once, then one messages.get per message (not metadata and then raw).
+    expect((await requests()) - before).toBe(3);
+    const copies = (await w.user(copy.email)).messages;
+    expect(copies.map((m) => m.subject).sort()).toEqual(["copy once a", "copy once b"]);
+    const ledger = await w.t.store.db.query<{ rfc822_message_id: string; status: string }>("SELECT rfc822_message_id, status FROM flow_deliveries WHERE flow_id = $1 ORDER BY 1", [flowId]);
+    expect(ledger).toEqual([
+      { rfc822_message_id: "<once-a@example.com>", status: "done" },
+      { rfc822_message_id: "<once-b@example.com>", status: "done" },
+    ]);
+  });
+
   it("addLabels, removeLabels and trash act on the source messages themselves", async () => {
     const own = await w.mailbox({ messages: [{ raw: rawMessage({ to: "a@example.com", subject: "tidy me" }), labelIds: ["INBOX", "UNREAD"] }] });
     const run = async (dest: object) => expect((await w.run(await w.flow({ source: { connectionId: own.connectionId, export: { query: "subject:tidy" } }, destinations: [dest] }))).status).toBe("succeeded");
