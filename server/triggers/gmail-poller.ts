@@ -123,9 +123,8 @@ export class GmailPoller {
     }
     const historyId = history.historyId;
     if (matching.length) {
-      // Start (or fold into a follow-up) before moving the cursor: a crash in between polls again, never misses.
-      await starter.fire(row.accountId, flow.id, via);
-      await store.setPollCursor(flow.id, historyId, true, this.deps.now()); // new mail seen: the watch's last notification
+      // The cursor moves with the run (or the follow-up flag), in one statement: never past mail no run will export.
+      await starter.fire(row.accountId, flow.id, via, { historyId, at: this.deps.now() }); // new mail seen: the watch's last notification
       return;
     }
     if (historyId === start) return; // nothing happened since: nothing to write

@@ -169,8 +169,15 @@ export function createTriggers(opts: TriggersOptions): Triggers {
 
   let sweeper: NodeJS.Timeout | undefined;
   let syncer: NodeJS.Timeout | undefined;
-  const sweep = async () => {
-    for (const flowId of await store.pendingFlows()) await starter.followUp(flowId);
+  let sweeping: Promise<void> | undefined;
+  const sweep = () => {
+    sweeping ??= (async () => {
+      for (const flowId of await starter.pendingFlows()) {
+        if (starter.isClosed) return;
+        await starter.followUp(flowId);
+      }
+    })().finally(() => (sweeping = undefined));
+    return sweeping;
   };
 
   return {
@@ -259,11 +266,7 @@ export function createTriggers(opts: TriggersOptions): Triggers {
     },
 
     async runEnded(runId) {
-      const run = await opts.flows.runs.find(runId);
-      if (!run) return;
-      if (run.status === "queued" || run.status === "running") return; // left for a retry
-      await store.runEnded(run.flowId, run.status === "succeeded");
-      await starter.followUp(run.flowId);
+      await starter.runEnded(runId);
     },
 
     async start() {
@@ -280,6 +283,9 @@ export function createTriggers(opts: TriggersOptions): Triggers {
     async close() {
       clearInterval(sweeper);
       clearInterval(syncer);
+      // No follow-up run starts once closing (the run queue closes next): their flags stay for the next start.
+      starter.close();
+      await sweeping?.catch(() => {});
       await push.close();
       await ticker.close();
     },

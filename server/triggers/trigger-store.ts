@@ -135,21 +135,9 @@ export class TriggerStore {
     );
   }
 
-  /** A run of the flow ended: a failed one lets the poller look again from the checkpoint; a successful one ends a backfill. */
-  async runEnded(flowId: string, succeeded: boolean): Promise<void> {
-    await this.db.query(
-      succeeded ? "UPDATE flow_triggers SET backfill_after = NULL WHERE flow_id = $1" : "UPDATE flow_triggers SET poll_history_id = NULL WHERE flow_id = $1",
-      [flowId],
-    );
-  }
-
   /** Move the flow's checkpoint from `from` to `to`, unless a run moved it meanwhile (compare and set). */
   async advanceCheckpoint(flowId: string, from: string, to: string): Promise<boolean> {
     const rows = await this.db.query("UPDATE flow_checkpoints SET history_id = $3, updated_at = now() WHERE flow_id = $1 AND history_id = $2 RETURNING flow_id", [flowId, from, to]);
     return rows.length > 0;
-  }
-
-  async pendingFlows(): Promise<string[]> {
-    return (await this.db.query<{ flow_id: string }>("SELECT flow_id FROM flow_triggers WHERE pending_trigger IS NOT NULL")).map((r) => r.flow_id);
   }
 }
