@@ -62,7 +62,7 @@ export class GmailPoller {
     const { checkpoints, starter, log } = this.deps;
     const looking: Array<PollTarget & { start: string; checkpoint: string }> = [];
     for (const t of targets) {
-      const checkpoint = await checkpoints.get(t.flow.id);
+      const checkpoint = t.checkpoint !== undefined ? (t.checkpoint ?? undefined) : await checkpoints.get(t.flow.id);
       if (!checkpoint) {
         // A backfill's first run exports the recent past in full; otherwise enabling could not record the historyId: do it now.
         try {
@@ -93,7 +93,7 @@ export class GmailPoller {
         return;
       }
       log.info({ err }, "shared history look failed: looking once per flow");
-      for (const t of looking) await this.pollMailbox([t], opts).catch((e) => log.warn({ err: e, flowId: t.flow.id }, "looking at history failed"));
+      for (const t of looking) await this.pollMailbox([{ row: t.row, flow: t.flow }], opts).catch((e) => log.warn({ err: e, flowId: t.flow.id }, "looking at history failed"));
       return;
     }
     for (const t of looking) {
@@ -157,6 +157,8 @@ export class GmailPoller {
 export interface PollTarget {
   row: TriggerRow;
   flow: Flow;
+  /** The flow's checkpoint when read with the row (null: it has none); absent, it is read here. */
+  checkpoint?: string | null;
 }
 
 export interface PollOptions {

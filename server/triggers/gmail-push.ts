@@ -13,7 +13,7 @@ import type { Db } from "../../core/store/db.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { Flows } from "../flows/index.ts";
 import type { GmailPoller } from "./gmail-poller.ts";
-import type { TriggerRow, TriggerStore } from "./trigger-store.ts";
+import type { TriggerStore } from "./trigger-store.ts";
 
 /** Watches are renewed once a day (Google's advice), well before their 7 days run out. */
 export const WATCH_RENEW_MS = 24 * 60 * 60 * 1000;
@@ -44,6 +44,12 @@ const WATCHED = `
   JOIN connections c ON c.id = f.definition->'source'->>'connectionId' AND c.account_id = ft.account_id
   WHERE ft.enabled AND ft.trigger->>'type' = 'gmail' AND c.status = 'online' AND c.email IS NOT NULL`;
 
+/** A mailbox's stored hint: the newest historyId notified, and its sequence number. */
+interface Hint {
+  history_id: string;
+  seq: string;
+}
+
 interface WatchRow {
   email: string;
   account_id: string;
@@ -53,6 +59,8 @@ interface WatchRow {
 
 export class GmailPush {
   private readonly running = new Map<string, { dirty: boolean; done: Promise<void> }>();
+  /** The hint each mailbox's last {@link receive} here wrote, until its pass takes it. */
+  private readonly received = new Map<string, Hint>();
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
 
@@ -66,29 +74,34 @@ export class GmailPush {
    * Persist a notification's hint, in one statement (a push is acknowledged only after it, and
    * a thousand mailboxes push a thousand times a second); false (nothing written) when the
    * address is not watched (watches follow the flows and their connections: reconcile). The
-   * newest historyId is kept, and a sequence number says a hint came meanwhile.
+   * newest historyId is kept, and a sequence number says a hint came meanwhile. The hint as
+   * written is remembered for {@link handle}, which then need not read it back.
    */
   async receive(email: string, historyId: string): Promise<boolean> {
     const address = email.toLowerCase();
-    const kept = await this.opts.db.query(
+    const [kept] = await this.opts.db.query<Hint>(
       `INSERT INTO gmail_push_hints (email, history_id)
        SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM gmail_watches WHERE email = $1)
        ON CONFLICT (email) DO UPDATE SET
          history_id = CASE WHEN EXCLUDED.history_id::numeric > gmail_push_hints.history_id::numeric THEN EXCLUDED.history_id ELSE gmail_push_hints.history_id END,
          seq = gmail_push_hints.seq + 1, received_at = now()
-       RETURNING email`,
+       RETURNING history_id, seq`,
       [address, historyId],
     );
-    return kept.length > 0;
+    if (!kept) return false;
+    this.received.set(address, kept);
+    return true;
   }
 
   /**
    * Handle the mailbox's hint: each watching flow looks at history from its cursor and runs
    * (or folds into a follow-up) when mail it exports arrived. Hints arriving meanwhile fold into
-   * one more pass. The hint is cleared only after, and only if no newer one came.
+   * one more pass. The hint is cleared only after, and only if no newer one came. Once closing,
+   * nothing starts: the hint stays for the next start.
    */
   handle(email: string): Promise<void> {
     const address = email.toLowerCase();
+    if (this.closed) return Promise.resolve();
     const current = this.running.get(address);
     if (current) {
       current.dirty = true;
@@ -97,10 +110,16 @@ export class GmailPush {
     const entry = { dirty: false, done: Promise.resolve() };
     entry.done = (async () => {
       try {
-        do {
+        let next: Hint | undefined;
+        for (;;) {
           entry.dirty = false;
-          await this.pass(address);
-        } while (entry.dirty && !this.closed);
+          // The hint this process just wrote, else the newer one the last pass's clearing found, else the stored one.
+          const fresh = this.received.get(address);
+          this.received.delete(address);
+          const hint = fresh ?? next ?? (await this.stored(address));
+          next = hint && (await this.pass(address, hint));
+          if ((!next && !entry.dirty) || this.closed) break;
+        }
       } finally {
         this.running.delete(address);
       }
@@ -109,35 +128,45 @@ export class GmailPush {
     return entry.done;
   }
 
-  private async pass(address: string): Promise<void> {
-    const { db, log, poller, flows } = this.opts;
-    const [hint] = await db.query<{ history_id: string; seq: string }>("SELECT history_id, seq FROM gmail_push_hints WHERE email = $1", [address]);
-    if (!hint) return;
-    const rows = await this.watching(address);
-    if (!rows.length) {
+  private async stored(address: string): Promise<Hint | undefined> {
+    return (await this.opts.db.query<Hint>("SELECT history_id, seq FROM gmail_push_hints WHERE email = $1", [address]))[0];
+  }
+
+  /**
+   * Clear the hint handled, unless a newer one came meanwhile; that one is returned (as far as
+   * this statement sees it), in the same round trip.
+   */
+  private async clear(address: string, hint: Hint): Promise<Hint | undefined> {
+    const [newer] = await this.opts.db.query<Hint>(
+      `WITH cleared AS (DELETE FROM gmail_push_hints WHERE email = $1 AND seq = $2)
+       SELECT history_id, seq FROM gmail_push_hints WHERE email = $1 AND seq <> $2`,
+      [address, hint.seq],
+    );
+    return newer;
+  }
+
+  /** One look for the mailbox's flows at `hint`; returns a newer hint to handle, if one came. */
+  private async pass(address: string, hint: Hint): Promise<Hint | undefined> {
+    const { log, poller } = this.opts;
+    const targets = await this.opts.store.readingAddress(address);
+    if (!targets.length) {
       // Watched, and no flow reads it any more (its connection went offline behind our back, say): stop it now.
-      await db.query("DELETE FROM gmail_push_hints WHERE email = $1 AND seq = $2", [address, hint.seq]);
+      const next = await this.clear(address, hint);
       await this.reconcile();
-      return;
-    }
-    const targets = [];
-    // A flow with a follow-up run pending needs no look: that run exports everything past its checkpoint.
-    for (const row of rows.filter((r) => !r.pendingTrigger)) {
-      const flow = await flows.flows.get(row.accountId, row.flowId).catch(() => undefined); // deleted meanwhile
-      if (flow) targets.push({ row, flow });
+      return next;
     }
     try {
-      // One history.list for every flow on the mailbox.
-      await poller.pollMailbox(targets, { via: "push", hintHistoryId: hint.history_id });
+      // One history.list for every flow on the mailbox. A flow with a follow-up run pending needs
+      // no look: that run exports everything past its checkpoint.
+      await poller.pollMailbox(
+        targets.filter((t) => !t.row.pendingTrigger),
+        { via: "push", hintHistoryId: hint.history_id },
+      );
     } catch (err) {
       // The safety-net poll looks again; the hint is still cleared (a retry storm helps nobody).
       log.warn({ err }, "push: looking at history failed");
     }
-    await db.query("DELETE FROM gmail_push_hints WHERE email = $1 AND seq = $2", [address, hint.seq]);
-  }
-
-  private watching(address: string): Promise<TriggerRow[]> {
-    return this.opts.store.readingAddress(address);
+    return this.clear(address, hint);
   }
 
   /** Every hint still stored (a crash after the 204, or a process that went away). */
@@ -261,6 +290,7 @@ export class GmailPush {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.received.clear();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await Promise.allSettled([...this.running.values()].map((r) => r.done));

@@ -148,7 +148,7 @@ export function createTriggers(opts: TriggersOptions): Triggers {
     const email = mailboxOf(key);
     if (email !== undefined) {
       // One look at the mailbox for every flow reading it; a poller no flow needs any more goes.
-      if (await pollers.claimTick(email, tick)) await poller.pollMailbox(await pollers.flowsOf(email, (a, f) => opts.flows.flows.get(a, f)));
+      if (await pollers.claimTick(email, tick)) await poller.pollMailbox(await pollers.flowsOf(email));
       else if (!(await pollers.exists(email))) await ticker.remove(key);
       return;
     }

@@ -7,9 +7,8 @@
  * fired tick (claimed in SQL: a tick delivered twice polls once) and next tick.
  */
 import type { Db } from "../../core/store/db.ts";
-import type { Flow } from "../flows/flow.ts";
 import type { Ticker } from "./ticker.ts";
-import type { TriggerRow, TriggerStore } from "./trigger-store.ts";
+import type { MailTarget, TriggerStore } from "./trigger-store.ts";
 import { durationMs, type GmailTrigger, type TimerSpec } from "./trigger.ts";
 
 /** The ticker key of a mailbox's poller. */
@@ -108,13 +107,9 @@ export class MailboxPollers {
     return rows.map((r) => ({ key: mailboxKey(r.email), spec: { everyMs: Number(r.every_ms) }, last: r.last_tick_at ? new Date(r.last_tick_at).getTime() : null }));
   }
 
-  /** The enabled Gmail-triggered flows reading `email`, to look at its history for. */
-  async flowsOf(email: string, getFlow: (accountId: string, flowId: string) => Promise<Flow>): Promise<Array<{ row: TriggerRow; flow: Flow }>> {
-    const ids = await this.opts.db.query<{ flow_id: string }>(`SELECT g.flow_id FROM (${GMAIL_FLOWS}) g WHERE g.email = $1 ORDER BY g.flow_id`, [email]);
-    const rows = await this.opts.store.getMany(ids.map((r) => r.flow_id));
-    const out: Array<{ row: TriggerRow; flow: Flow }> = [];
-    for (const row of rows.values()) out.push({ row, flow: await getFlow(row.accountId, row.flowId) });
-    return out;
+  /** The enabled Gmail-triggered flows reading `email`, with their flows and checkpoints, to look at its history for. */
+  flowsOf(email: string): Promise<MailTarget[]> {
+    return this.opts.store.readingAddress(email, { anyStatus: true });
   }
 
   /** The address a flow's source connection reads, if known. */

@@ -7,6 +7,14 @@
 import type { Db, Queryable } from "../../core/store/db.ts";
 import { MAILBOX_KEY } from "./mailbox-pollers.ts";
 import { MANUAL, type RunTrigger, type Trigger } from "./trigger.ts";
+import { toFlow, type Flow } from "../flows/flow.ts";
+
+/** A Gmail-triggered flow to look at history for: its trigger row, the flow, and its checkpoint (null: none yet). */
+export interface MailTarget {
+  row: TriggerRow;
+  flow: Flow;
+  checkpoint: string | null;
+}
 
 export interface TriggerRow {
   flowId: string;
@@ -87,17 +95,28 @@ export class TriggerStore {
     );
   }
 
-  /** The enabled Gmail-triggered flows reading `address` through an online connection, in one query (each push asks). */
-  async readingAddress(address: string): Promise<TriggerRow[]> {
+  /**
+   * The enabled Gmail-triggered flows reading `address` (through an online connection, unless
+   * `anyStatus`: an offline source's poll fails and says so), each with its flow and its
+   * checkpoint, in one query: each push (and each tick of the mailbox's poller) asks.
+   */
+  async readingAddress(address: string, opts: { anyStatus?: boolean } = {}): Promise<MailTarget[]> {
     const rows = await this.db.query(
-      `SELECT ft.* FROM connections c
-       JOIN flows f ON f.definition->'source'->>'connectionId' = c.id
+      `SELECT ft.*, f.name AS flow_name, f.definition AS flow_definition, f.created_at AS flow_created_at, f.updated_at AS flow_updated_at,
+              cp.history_id AS checkpoint
+       FROM connections c
+       JOIN flows f ON f.definition->'source'->>'connectionId' = c.id AND f.account_id = c.account_id
        JOIN flow_triggers ft ON ft.flow_id = f.id AND ft.account_id = c.account_id
-       WHERE lower(c.email) = $1 AND c.email IS NOT NULL AND c.status = 'online' AND ft.enabled AND ft.trigger->>'type' = 'gmail'
+       LEFT JOIN flow_checkpoints cp ON cp.flow_id = f.id
+       WHERE lower(c.email) = $1 AND c.email IS NOT NULL AND ($2::boolean OR c.status = 'online') AND ft.enabled AND ft.trigger->>'type' = 'gmail'
        ORDER BY ft.flow_id`,
-      [address],
+      [address, !!opts.anyStatus],
     );
-    return rows.map(toRow);
+    return rows.map((r) => ({
+      row: toRow(r),
+      flow: toFlow({ id: r.flow_id, name: r.flow_name, definition: r.flow_definition, created_at: r.flow_created_at, updated_at: r.flow_updated_at }),
+      checkpoint: r.checkpoint ?? null,
+    }));
   }
 
   /** Enabled schedules, for the in-process ticker (Gmail triggers tick by mailbox: mailbox-pollers.ts). */
