@@ -37,7 +37,7 @@ export interface ExportPlan {
 }
 
 export interface PlanDeps {
-  checkpoints: CheckpointStore;
+  checkpoints: Pick<CheckpointStore, "get">;
   candidates: CandidateStore;
   log: FastifyBaseLogger;
 }

@@ -23,26 +23,22 @@ import { COPYING_ACTIONS, IN_PLACE_ACTIONS, labelNames } from "../../connector/g
 import type { ArchiveStore } from "../archives/archive-store.ts";
 import { ArchiveSink } from "./archive-sink.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
-import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { CheckpointStore } from "./checkpoints.ts";
 import type { DeliveryStore } from "./deliveries.ts";
-import type { FlowStore } from "./flow-store.ts";
 import type { Lease, RunError, RunProgress, RunRow, RunStore } from "./run-store.ts";
 import { MAX_RUN_ERRORS } from "./run-store.ts";
 import type { CandidateStore } from "./run-candidates.ts";
 import { openRunSource, resumeCounters, savePagePosition, type PageItem } from "./run-position.ts";
 import { deliverRecord, destinationContexts } from "./record-delivery.ts";
 import { workPage } from "./page-workers.ts";
-import { isArchiveDestination, isArchiveSource, type Flow } from "./flow.ts";
+import { isArchiveDestination, isArchiveSource, toFlow, type Flow } from "./flow.ts";
 
 export interface FlowRunnerDeps {
-  flows: FlowStore;
   runs: RunStore;
   deliveries: DeliveryStore;
   checkpoints: CheckpointStore;
   /** An incremental run's messages to export, kept in the database. */
   candidates: CandidateStore;
-  connections: ConnectionStore;
   /** Archive files: an archive source reads one, an archive destination writes the run's. */
   archives: ArchiveStore;
   gmail: GmailRunner;
@@ -114,24 +110,17 @@ export class FlowRunner {
     if (this.local.has(runId)) throw new RunLeasedError(runId);
     const leaseMs = this.deps.leaseMs ?? DEFAULT_RUN_LEASE_MS;
     const claimedAt = performance.now();
-    const claimed = await this.deps.runs.claim(runId, this.owner, leaseMs);
+    const claimed = await this.deps.runs.claimWithContext(runId, this.owner, leaseMs);
     if (claimed === undefined) return;
     if (claimed === "leased") throw new RunLeasedError(runId);
-    const lease = claimed;
+    const { lease, run } = claimed;
     const stop = new AbortController();
     this.local.set(runId, stop);
     const log = this.deps.log.child({ runId });
     try {
-      const run = await this.deps.runs.find(runId);
-      if (!run) return;
-      let flow: Flow;
-      try {
-        flow = await this.deps.flows.get(run.accountId, run.flowId);
-      } catch (err) {
-        if (failureKind(err) === "permanent") return; // deleted with its runs meanwhile
-        throw err;
-      }
-      await this.attempt(run, flow, lease, claimedAt + leaseMs, stop, signal, log.child({ flowId: run.flowId }));
+      if (!claimed.flowRow) return; // deleted with its runs meanwhile
+      const context: ClaimContext = { emails: claimed.emails, checkpoint: claimed.checkpoint };
+      await this.attempt(run, toFlow(claimed.flowRow), context, lease, claimedAt + leaseMs, stop, signal, log.child({ flowId: run.flowId }));
     } catch (err) {
       // Not finished here: give the lease up so the retry need not wait for it to lapse.
       await this.deps.runs.release(lease).catch(() => {});
@@ -144,6 +133,7 @@ export class FlowRunner {
   private async attempt(
     run: RunRow,
     flow: Flow,
+    context: ClaimContext,
     lease: Lease,
     leaseDeadline: number,
     stop: AbortController,
@@ -166,7 +156,7 @@ export class FlowRunner {
     log.info({ attempt: lease.attempt, leaseToken: lease.token }, "run started");
     try {
       if (this.deps.exportSpec && !isArchiveSource(flow.source)) flow = { ...flow, source: { ...flow.source, export: await this.deps.exportSpec(flow, run) } };
-      const outcome = await this.exportAndDeliver(run, flow, lease, state, stop, log);
+      const outcome = await this.exportAndDeliver(run, flow, context, lease, state, stop, log);
       clearInterval(timer);
       if (state.leaseLost) throw new LeaseLostError(run.id);
       if (stop.signal.aborted) {
@@ -186,14 +176,13 @@ export class FlowRunner {
         await flush().catch(() => {});
         throw new RunInterruptedError(`${outcome.deferred} records met a transient failure: the run will be retried.`, { cause: outcome.transient });
       }
-      if (outcome.nextHistoryId) await this.deps.checkpoints.save(flow.id, outcome.nextHistoryId);
       if (state.sink) {
         const archive = await state.sink.finish("complete");
         log.info({ archiveId: archive.id, sizeBytes: archive.sizeBytes, messageCount: archive.messageCount }, "run archive complete");
       }
-      await this.deps.runs.finish(lease, "succeeded", state.progress, state.errors);
+      // One statement: the run finished, the checkpoint moved past what it delivered, its candidates forgotten.
+      await this.deps.runs.finish(lease, "succeeded", state.progress, state.errors, { checkpoint: outcome.nextHistoryId, clearCandidates: true });
       log.info({ progress: state.progress }, "run succeeded");
-      await this.forgetCandidates(run.id, log);
     } catch (err) {
       clearInterval(timer);
       const cause = err instanceof SourceFailure ? err.cause : err;
@@ -211,8 +200,7 @@ export class FlowRunner {
       if (failure.code === "internal_error") log.error({ err: cause }, "run failed");
       else log.warn({ code: failure.code }, "run failed: permanent error");
       await state.sink?.finish("failed").catch((e) => log.warn({ err: e }, "recording the run's archive failed"));
-      await this.deps.runs.finish(lease, "failed", state.progress, [failure, ...state.errors]);
-      await this.forgetCandidates(run.id, log);
+      await this.deps.runs.finish(lease, "failed", state.progress, [failure, ...state.errors], { clearCandidates: true });
     } finally {
       clearInterval(timer);
       signal?.removeEventListener("abort", onShutdown);
@@ -224,12 +212,12 @@ export class FlowRunner {
     await this.deps.candidates.clear(runId).catch((err) => log.warn({ err }, "removing the run's candidates failed"));
   }
 
-  private async exportAndDeliver(run: RunRow, flow: Flow, lease: Lease, state: RunState, stopper: AbortController, log: FastifyBaseLogger): Promise<AttemptOutcome> {
+  private async exportAndDeliver(run: RunRow, flow: Flow, context: ClaimContext, lease: Lease, state: RunState, stopper: AbortController, log: FastifyBaseLogger): Promise<AttemptOutcome> {
     const accountId = run.accountId;
     const stop = stopper.signal;
     const leaseMs = this.deps.leaseMs ?? DEFAULT_RUN_LEASE_MS;
     const fence: Fence = { runId: lease.runId, token: lease.token, marginMs: Math.min(MAX_CLAIM_MARGIN_MS, leaseMs / 3) };
-    const { gmail, connections, deliveries, archives, runs } = this.deps;
+    const { gmail, deliveries, archives, runs } = this.deps;
     const fromArchive = isArchiveSource(flow.source);
     const sourceId = fromArchive ? undefined : flow.source.connectionId;
     const srcRaw: GmailCaller = (method, fn) => gmail.run(accountId, sourceId!, method, fn);
@@ -247,10 +235,13 @@ export class FlowRunner {
         if (performance.now() > state.leaseDeadline - fence.marginMs) throw new LeaseLostError(lease.runId);
         return fn(g, options);
       });
-    const dests = await destinationContexts(flow, sourceId, async (id) => (await connections.get(accountId, id)).email, fenced);
+    // The addresses came with the claim (the flow's connections: flow_connections keeps them in step).
+    const dests = await destinationContexts(flow, sourceId, async (id) => context.emails[id], fenced);
     const archiveIndex = flow.destinations.findIndex(isArchiveDestination);
     // A backup or restore saves its position after every page and resumes from it (SPEC §2 "Archives").
-    const source = await openRunSource(run, flow, srcRaw, archiveIndex >= 0, this.deps);
+    // The checkpoint came with the claim: only this run of the flow may move it meanwhile.
+    const checkpoints = { get: async (flowId: string) => (flowId === flow.id ? context.checkpoint : this.deps.checkpoints.get(flowId)) };
+    const source = await openRunSource(run, flow, srcRaw, archiveIndex >= 0, { ...this.deps, checkpoints });
     const { plan, spec, resumable } = source;
     resumeCounters(source, state, log);
     if (archiveIndex >= 0) {
@@ -378,6 +369,14 @@ export class FlowRunner {
     }
     return outcome;
   }
+}
+
+/** What the claim read besides the run and its flow. */
+interface ClaimContext {
+  /** The Gmail address of each connection the flow uses, by connection id. */
+  emails: Record<string, string | null>;
+  /** The flow's history checkpoint. */
+  checkpoint?: string;
 }
 
 interface RunState {

@@ -86,12 +86,10 @@ export function createFlows(opts: FlowsOptions): Flows {
   const runs = new RunStore(opts.db);
   const candidates = new CandidateStore(opts.db);
   const runner = new FlowRunner({
-    flows,
     runs,
     deliveries: new DeliveryStore(opts.db),
     checkpoints: new CheckpointStore(opts.db),
     candidates,
-    connections: opts.connections,
     archives: opts.archives,
     gmail: opts.gmail,
     log: opts.log,

@@ -33,7 +33,7 @@ export interface RunSource {
 
 export interface OpenSourceDeps {
   archives: ArchiveStore;
-  checkpoints: CheckpointStore;
+  checkpoints: Pick<CheckpointStore, "get">;
   candidates: CandidateStore;
   log: FastifyBaseLogger;
 }

@@ -77,6 +77,19 @@ export interface Lease {
   attempt: number;
 }
 
+/** A claimed run and what its attempt starts from ({@link RunStore.claimWithContext}). */
+export interface RunClaim {
+  lease: Lease;
+  /** The run as claimed (running, its attempts counting this one). */
+  run: RunRow;
+  /** The flow's row (`flows.*`); absent when the flow is gone. */
+  flowRow?: Record<string, any>;
+  /** The Gmail address of each connection the flow uses, by connection id. */
+  emails: Record<string, string | null>;
+  /** The flow's history checkpoint (where an incremental run starts). */
+  checkpoint?: string;
+}
+
 /** Errors kept per run; the rest are only counted in `progress.failed`. */
 export const MAX_RUN_ERRORS = 100;
 
@@ -147,17 +160,47 @@ export class RunStore {
    * the run, or undefined when the run is finished or gone.
    */
   async claim(id: string, owner: string, leaseMs: number): Promise<Lease | "leased" | undefined> {
-    const rows = await this.db.query<{ lease_token: string; attempts: number }>(
-      `UPDATE flow_runs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
-              progress = '{"exported": 0, "imported": 0, "failed": 0}'::jsonb, errors = '[]'::jsonb,
-              lease_owner = $2, lease_token = lease_token + 1, lease_expires_at = now() + $3::int * interval '1 millisecond'
-        WHERE id = $1 AND status IN ('queued', 'running') AND (lease_expires_at IS NULL OR lease_expires_at <= now() OR lease_owner = $2)
-        RETURNING lease_token, attempts`,
+    const claimed = await this.claimWithContext(id, owner, leaseMs);
+    return typeof claimed === "object" ? claimed.lease : claimed;
+  }
+
+  /**
+   * {@link claim}, and in the same statement what the attempt starts from: the run, its flow's
+   * row, the Gmail address of each connection the flow uses and its history checkpoint (one
+   * round trip where a claim, a read of the run, of the flow, of each connection and of the
+   * checkpoint took five or more).
+   */
+  async claimWithContext(id: string, owner: string, leaseMs: number): Promise<RunClaim | "leased" | undefined> {
+    const rows = await this.db.query(
+      `WITH claimed AS (
+         UPDATE flow_runs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
+                progress = '{"exported": 0, "imported": 0, "failed": 0}'::jsonb, errors = '[]'::jsonb,
+                lease_owner = $2, lease_token = lease_token + 1, lease_expires_at = now() + $3::int * interval '1 millisecond'
+          WHERE id = $1 AND status IN ('queued', 'running') AND (lease_expires_at IS NULL OR lease_expires_at <= now() OR lease_owner = $2)
+          RETURNING *
+       )
+       SELECT (SELECT status FROM flow_runs WHERE id = $1) AS status_before, c.*,
+              to_jsonb(f) AS flow_row,
+              (SELECT jsonb_object_agg(cn.id, cn.email) FROM flow_connections fc JOIN connections cn ON cn.id = fc.connection_id
+                WHERE fc.flow_id = c.flow_id) AS connection_emails,
+              cp.history_id AS checkpoint
+         FROM (SELECT 1) AS one
+         LEFT JOIN claimed AS c ON true
+         LEFT JOIN flows AS f ON f.id = c.flow_id AND f.account_id = c.account_id
+         LEFT JOIN flow_checkpoints AS cp ON cp.flow_id = c.flow_id`,
       [id, owner, Math.round(leaseMs)],
     );
-    if (rows[0]) return { runId: id, token: Number(rows[0].lease_token), attempt: rows[0].attempts };
-    const run = await this.find(id);
-    return run && (run.status === "queued" || run.status === "running") ? "leased" : undefined;
+    const row = rows[0]!;
+    // The subquery reads the run as it was before the claim (the statement's snapshot).
+    if (!row.id) return row.status_before === "queued" || row.status_before === "running" ? "leased" : undefined;
+    const run = toRun(row);
+    return {
+      lease: { runId: id, token: Number(row.lease_token), attempt: run.attempts },
+      run,
+      flowRow: row.flow_row ?? undefined,
+      emails: row.connection_emails ?? {},
+      checkpoint: row.checkpoint ?? undefined,
+    };
   }
 
   /**
@@ -195,12 +238,34 @@ export class RunStore {
     await this.db.query("UPDATE flow_runs SET lease_expires_at = now() WHERE id = $1 AND lease_token = $2 AND lease_expires_at > now()", [lease.runId, lease.token]);
   }
 
-  /** Finish a running run under the attempt's lease (a canceled one stays canceled; a run taken over is not touched). */
-  async finish(lease: Lease, status: "succeeded" | "failed", progress: RunProgress, errors: RunError[]): Promise<void> {
+  /**
+   * Finish a running run under the attempt's lease (a canceled one stays canceled; a run taken
+   * over is not touched). In the same statement, when the finish applies: save the flow's
+   * history `checkpoint` (where its next incremental run starts), and with `clearCandidates`
+   * forget the run's incremental candidates (also when the run was canceled meanwhile, never
+   * while another runner holds it).
+   */
+  async finish(
+    lease: Lease,
+    status: "succeeded" | "failed",
+    progress: RunProgress,
+    errors: RunError[],
+    after: { checkpoint?: string; clearCandidates?: boolean } = {},
+  ): Promise<void> {
     await this.db.query(
-      `UPDATE flow_runs SET status = $2, progress = $3::jsonb, errors = $4::jsonb, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
-        WHERE id = $1 AND status IN ('queued', 'running') AND lease_token = $5`,
-      [lease.runId, status, JSON.stringify(progress), JSON.stringify(errors.slice(0, MAX_RUN_ERRORS)), lease.token],
+      `WITH fin AS (
+         UPDATE flow_runs SET status = $2, progress = $3::jsonb, errors = $4::jsonb, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+          WHERE id = $1 AND status IN ('queued', 'running') AND lease_token = $5
+          RETURNING flow_id
+       ), checkpoint AS (
+         INSERT INTO flow_checkpoints (flow_id, history_id) SELECT flow_id, $6::text FROM fin WHERE $6::text IS NOT NULL
+         ON CONFLICT (flow_id) DO UPDATE SET history_id = EXCLUDED.history_id, updated_at = now()
+       ), forgotten AS (
+         DELETE FROM run_candidates WHERE run_id = $1 AND $7::boolean
+            AND (EXISTS (SELECT 1 FROM fin) OR NOT EXISTS (SELECT 1 FROM flow_runs WHERE id = $1 AND status IN ('queued', 'running')))
+       )
+       SELECT count(*) AS finished FROM fin`,
+      [lease.runId, status, JSON.stringify(progress), JSON.stringify(errors.slice(0, MAX_RUN_ERRORS)), lease.token, after.checkpoint ?? null, after.clearCandidates === true],
     );
   }
 

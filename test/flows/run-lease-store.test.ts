@@ -77,6 +77,48 @@ describe.each(backends)("run leases on $name", (backend) => {
     expect(await runs.claim(runId, "c", 60_000)).toBeUndefined();
   });
 
+  it("claims with what the attempt starts from in one statement: the run, its flow, its connections' addresses, its checkpoint", async () => {
+    const { runId, flowId } = await newRun();
+    await store.db.query("UPDATE flows SET definition = $2::jsonb WHERE id = $1", [flowId, JSON.stringify({ source: { connectionId: `con_s${n}` }, destinations: [] })]);
+    for (const [id, email] of [[`con_s${n}`, "src@example.com"], [`con_d${n}`, null]]) {
+      await store.db.query("INSERT INTO connections (id, account_id, name, application, scopes, email) VALUES ($1, 'acc_1', $1, 'gmail', '[]', $2)", [id, email]);
+      await store.db.query("INSERT INTO flow_connections (flow_id, connection_id) VALUES ($1, $2)", [flowId, id]);
+    }
+    await store.db.query("INSERT INTO flow_checkpoints (flow_id, history_id) VALUES ($1, '4242')", [flowId]);
+    const claimed = await runs.claimWithContext(runId, "a", 60_000);
+    if (typeof claimed !== "object") throw new Error("not claimed");
+    expect(claimed.lease).toMatchObject({ runId, attempt: 1 });
+    expect(claimed.run).toMatchObject({ id: runId, flowId, accountId: "acc_1", status: "running", attempts: 1 });
+    expect(claimed.flowRow).toMatchObject({ id: flowId, definition: { source: { connectionId: `con_s${n}` } } });
+    expect(claimed.emails).toEqual({ [`con_s${n}`]: "src@example.com", [`con_d${n}`]: null });
+    expect(claimed.checkpoint).toBe("4242");
+    expect(await runs.claimWithContext(runId, "b", 60_000)).toBe("leased");
+    // The same owner takes its own run up again (a retry on the same process).
+    const again = await runs.claimWithContext(runId, "a", 60_000);
+    expect(typeof again === "object" && again.lease.token).toBe(claimed.lease.token + 1);
+    expect(await runs.claimWithContext("run_none", "a", 60_000)).toBeUndefined();
+  });
+
+  it("finishes with the checkpoint and forgets the candidates only under the live token", async () => {
+    const { runId, flowId } = await newRun();
+    const candidates = async () => Number((await store.db.query("SELECT count(*) AS n FROM run_candidates WHERE run_id = $1", [runId]))[0]!.n);
+    const checkpoint = async () => (await store.db.query("SELECT history_id FROM flow_checkpoints WHERE flow_id = $1", [flowId]))[0]?.history_id;
+    const a = await runs.claim(runId, "a", 60_000);
+    if (typeof a !== "object") throw new Error("not claimed");
+    await store.db.query("INSERT INTO run_candidates (run_id, seq, message_id) VALUES ($1, 1, 'm1'), ($1, 2, 'm2')", [runId]);
+    await lapse(runId);
+    const b = await runs.claim(runId, "b", 60_000);
+    if (typeof b !== "object") throw new Error("not taken over");
+    // a's late finish moves no checkpoint and leaves b's candidates.
+    await runs.finish(a, "succeeded", zero, [], { checkpoint: "100", clearCandidates: true });
+    expect(await checkpoint()).toBeUndefined();
+    expect(await candidates()).toBe(2);
+    await runs.finish(b, "succeeded", { ...zero, exported: 2, imported: 2 }, [], { checkpoint: "200", clearCandidates: true });
+    expect(await checkpoint()).toBe("200");
+    expect(await candidates()).toBe(0);
+    expect(await runs.find(runId)).toMatchObject({ status: "succeeded", progress: { exported: 2, imported: 2 } });
+  });
+
   it("lists as orphans the runs queued or running with no live lease", async () => {
     const queued = await newRun("queued");
     const live = await newRun("queued");
