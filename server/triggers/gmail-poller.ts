@@ -55,11 +55,13 @@ export class GmailPoller {
    * their cursors (2 units when nothing changed), through the first of their connections, then
    * each flow takes the history records past its own cursor and runs when mail it exports
    * arrived. A cursor Google no longer keeps (404) or a connection that cannot call falls back
-   * to one look per flow, each through its own connection.
+   * to one look per flow, each through its own connection. Resolves to the number of flows whose
+   * look failed (logged; with one flow, its failure is thrown).
    */
-  async pollMailbox(targets: PollTarget[], opts: PollOptions = {}): Promise<void> {
+  async pollMailbox(targets: PollTarget[], opts: PollOptions = {}): Promise<number> {
     const via = opts.via ?? "poll";
     const { checkpoints, starter, log } = this.deps;
+    let failed = 0;
     const looking: Array<PollTarget & { start: string; checkpoint: string }> = [];
     for (const t of targets) {
       const checkpoint = t.checkpoint !== undefined ? (t.checkpoint ?? undefined) : await checkpoints.get(t.flow.id);
@@ -71,6 +73,7 @@ export class GmailPoller {
         } catch (err) {
           if (targets.length === 1) throw err;
           log.warn({ err, flowId: t.flow.id }, "recording the mailbox's historyId failed");
+          failed++;
         }
         continue;
       }
@@ -78,7 +81,7 @@ export class GmailPoller {
       if (opts.hintHistoryId && BigInt(opts.hintHistoryId) <= BigInt(start)) continue;
       looking.push({ ...t, start, checkpoint });
     }
-    if (!looking.length) return;
+    if (!looking.length) return failed;
     const from = looking.reduce((a, t) => (BigInt(t.start) < BigInt(a) ? t.start : a), looking[0]!.start);
     const single = looking.length === 1 ? looking[0]! : undefined;
     let history: History;
@@ -90,11 +93,16 @@ export class GmailPoller {
         // The cursor is older than the history Google keeps: the run resyncs (its deliveries ledger sends nothing twice).
         log.warn({ flowId: single.flow.id }, "poll cursor too old: starting a resync run");
         await starter.fire(single.row.accountId, single.flow.id, via);
-        return;
+        return failed;
       }
       log.info({ err }, "shared history look failed: looking once per flow");
-      for (const t of looking) await this.pollMailbox([{ row: t.row, flow: t.flow }], opts).catch((e) => log.warn({ err: e, flowId: t.flow.id }, "looking at history failed"));
-      return;
+      for (const t of looking) {
+        await this.pollMailbox([{ row: t.row, flow: t.flow }], opts).catch((e) => {
+          log.warn({ err: e, flowId: t.flow.id }, "looking at history failed");
+          failed++;
+        });
+      }
+      return failed;
     }
     for (const t of looking) {
       try {
@@ -102,8 +110,10 @@ export class GmailPoller {
       } catch (err) {
         if (single) throw err;
         log.warn({ err, flowId: t.flow.id }, "looking at history failed");
+        failed++;
       }
     }
+    return failed;
   }
 
   /** One flow's share of a look at history: run for what it exports, or move its cursors on. */

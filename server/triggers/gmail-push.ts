@@ -6,7 +6,7 @@
  * `{emailAddress, historyId}` is persisted before the push is acknowledged, then handled per
  * mailbox: a burst folds into one look at `history.list` shared by the mailbox's flows, each
  * taking what is past its own cursor (the notification only says "something changed"), which starts a `push` run through the same
- * starter as polls. A hint left by a crash is handled at the next start or sweep.
+ * starter as polls. A hint left by a crash, or by a look that failed, is handled at the next start or sweep.
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { Db } from "../../core/store/db.ts";
@@ -19,7 +19,7 @@ import type { TriggerStore } from "./trigger-store.ts";
 export const WATCH_RENEW_MS = 24 * 60 * 60 * 1000;
 /** How often every process reconciles watches with the flows (renewals, stops for offline connections). */
 export const WATCH_RECONCILE_MS = 60 * 60 * 1000;
-/** How often left-over hints (a crash between the 204 and the run, another process's) are handled. */
+/** How often left-over hints (a crash between the 204 and the run, another process's, a look at history that failed) are handled. */
 export const HINT_SWEEP_MS = 30_000;
 
 export interface GmailPushOptions {
@@ -155,17 +155,21 @@ export class GmailPush {
       await this.reconcile();
       return next;
     }
+    let failed: number;
     try {
       // One history.list for every flow on the mailbox. A flow with a follow-up run pending needs
       // no look: that run exports everything past its checkpoint.
-      await poller.pollMailbox(
+      failed = await poller.pollMailbox(
         targets.filter((t) => !t.row.pendingTrigger),
         { via: "push", hintHistoryId: hint.history_id },
       );
     } catch (err) {
-      // The safety-net poll looks again; the hint is still cleared (a retry storm helps nobody).
       log.warn({ err }, "push: looking at history failed");
+      failed = 1;
     }
+    // A look failed: the hint stays for the hint sweep to try again (once per sweep, or with the
+    // next push), not for the safety-net poll minutes later.
+    if (failed) return undefined;
     return this.clear(address, hint);
   }
 

@@ -214,6 +214,29 @@ describe("Gmail-triggered flows, push", () => {
     expect(w.t.logs.join("")).not.toContain(stranger);
   });
 
+  it("keeps the hint when its look at history fails, and the hint sweep delivers the mail (not the safety-net poll minutes later)", async () => {
+    const src = await w.mailbox();
+    const dst = await w.mailbox();
+    const id = await copyFlow(src, dst);
+    const hintOf = async () => (await w.t.store.db.query<{ history_id: string }>("SELECT history_id FROM gmail_push_hints WHERE email = $1", [src.email]))[0];
+    // Every Gmail call fails (a 400 is not retried): the push's look at history among them.
+    await w.google.admin("PUT", "/settings", { faults: { status: 400, rate: 1 } });
+    try {
+      await arrive(src.email, ["after a failed look"]);
+      await until(async () => (await hintOf()) && (await pubsub()).pending === 0, "the push acknowledged");
+      await w.t.app.triggers.push.handle(src.email); // the pass of that push (joined, or made again): it fails
+    } finally {
+      await w.google.admin("PUT", "/settings", { faults: null });
+    }
+    expect(await hintOf()).toBeDefined();
+    expect(await runsOf(w, id)).toHaveLength(0);
+    await w.t.app.triggers.push.sweepHints(); // what the hint sweep does every HINT_SWEEP_MS
+    const [run] = await waitRuns(id, 1);
+    expect(run).toMatchObject({ trigger: "push", status: "succeeded", progress: { exported: 1 } });
+    expect(await subjects(dst.email)).toEqual(["after a failed look"]);
+    expect(await hintOf()).toBeUndefined();
+  });
+
   it("handles at start a hint a crash left between the 204 and the run", async () => {
     const src = await w.mailbox();
     const dst = await w.mailbox();
