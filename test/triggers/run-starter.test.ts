@@ -108,6 +108,14 @@ describe.each(backends)("run starter on $name", (backend) => {
   });
 });
 
+it("touches no database once closed: a follow-up asked for while the service closes leaves its flag for the next start", async () => {
+  const spare = await pgliteBackend.open();
+  const { starter } = starterOn(spare.db);
+  starter.close();
+  await spare.close(); // what a shutdown does right after
+  expect(await starter.followUp("flw_any")).toBeUndefined();
+});
+
 describe.skipIf(!postgresBackend)("run starter races between processes (PostgreSQL)", () => {
   let store: TestDb;
   let other: Db;
