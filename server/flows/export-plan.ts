@@ -53,23 +53,60 @@ async function* listing(src: GmailCaller, spec: ExportSpec, from?: RunPosition, 
   }
 }
 
+/** How an incremental run keeps its candidates. */
+export interface CollectOptions {
+  /** An earlier attempt of the run may have stored candidates: forget them first. */
+  retried?: boolean;
+  /**
+   * Nothing resumes from stored candidates (only a backup saves positions): a collection that
+   * fits one page ({@link PAGE} ids, as most trigger runs' handful) is held in memory, with no
+   * round trip to the store. A larger one goes to the store, so memory stays bounded.
+   */
+  inMemory?: boolean;
+}
+
 /**
- * Write the messages added since `start` into the run's candidates (marking those the query
- * matches, when the flow has one); returns the historyId the next run starts from.
+ * Collect the messages added since `start` (those the flow's query matches, when it has one):
+ * into the run's candidates in the store, or held in memory (`held`) when they fit one page and
+ * `inMemory` allows it. Returns the historyId the next run starts from.
  */
-async function collect(src: GmailCaller, runId: string, spec: ExportSpec, start: string, candidates: CandidateStore): Promise<string> {
-  await candidates.clear(runId);
+async function collect(src: GmailCaller, runId: string, spec: ExportSpec, start: string, candidates: CandidateStore, opts: CollectOptions): Promise<{ next: string; held?: string[] }> {
+  if (opts.retried) await candidates.clear(runId);
   let seq = 0;
   let next = start;
+  // Insertion-ordered and deduplicated, as the store's unique index keeps them.
+  let held: Set<string> | undefined = opts.inMemory ? new Set() : undefined;
   for await (const page of addedPages(src, start, spec.labelIds?.[0])) {
-    seq = await candidates.add(runId, seq, page.ids);
     next = page.historyId;
+    if (held && held.size + page.ids.length <= PAGE) {
+      for (const id of page.ids) held.add(id);
+      continue;
+    }
+    if (held) seq = await candidates.add(runId, seq, [...held]);
+    held = undefined;
+    seq = await candidates.add(runId, seq, page.ids);
   }
-  // History cannot apply a query: list what the query matches and mark those among the added.
+  // History cannot apply a query: list what the query matches and keep (or mark) those among the added.
+  if (held) {
+    if (!spec.query || !held.size) return { next, held: [...held] };
+    const matched = new Set<string>();
+    for await (const ids of listMessageIds(src, { query: spec.query, labelIds: spec.labelIds })) {
+      for (const id of ids) if (held.has(id)) matched.add(id);
+      if (matched.size === held.size) break;
+    }
+    return { next, held: [...held].filter((id) => matched.has(id)) };
+  }
   if (spec.query && seq > 0) {
     for await (const ids of listMessageIds(src, { query: spec.query, labelIds: spec.labelIds })) await candidates.match(runId, ids);
   }
-  return next;
+  return { next };
+}
+
+/** Candidates held in memory, in pages (no position: nothing resumes from them). */
+async function* heldPages(ids: string[], spec: ExportSpec): AsyncGenerator<IdPage> {
+  const max = spec.maxMessages ?? Infinity;
+  const kept = ids.slice(0, Math.min(ids.length, max));
+  for (let i = 0; i < kept.length; i += PAGE) yield { ids: kept.slice(i, i + PAGE) };
 }
 
 /** The collected candidates a page at a time, from the position a resumed run saved. */
@@ -95,7 +132,7 @@ async function* candidatePages(runId: string, spec: ExportSpec, candidates: Cand
  * the run finished: the listing's next page, or for an incremental run its collected candidates
  * from the saved seq (a resync's listing keeps the historyId read before it began).
  */
-export async function planExport(src: GmailCaller, runId: string, flowId: string, spec: ExportSpec, deps: PlanDeps, from?: RunPosition): Promise<ExportPlan> {
+export async function planExport(src: GmailCaller, runId: string, flowId: string, spec: ExportSpec, deps: PlanDeps, from?: RunPosition, opts: CollectOptions = {}): Promise<ExportPlan> {
   if (!spec.incremental) return { pages: listing(src, spec, from), filterLabels: false, tolerateMissing: false, resumable: true };
   const { candidates } = deps;
   if (from?.mode === "history" && from.nextHistoryId) {
@@ -108,7 +145,8 @@ export async function planExport(src: GmailCaller, runId: string, flowId: string
   const start = await deps.checkpoints.get(flowId);
   if (start) {
     try {
-      const nextHistoryId = await collect(src, runId, spec, start, candidates);
+      const { next: nextHistoryId, held } = await collect(src, runId, spec, start, candidates, opts);
+      if (held) return { pages: heldPages(held, spec), filterLabels: true, tolerateMissing: true, nextHistoryId, resumable: false };
       return { pages: candidatePages(runId, spec, candidates, nextHistoryId), filterLabels: true, tolerateMissing: true, nextHistoryId, resumable: true };
     } catch (err) {
       if (!(err instanceof GoogleApiError && err.status === 404)) throw err;

@@ -49,7 +49,8 @@ export async function openRunSource(run: RunRow, flow: Flow, src: GmailCaller, b
   }
   const spec = flow.source.export;
   // Only a backup resumes a Gmail export: other destinations skip what the deliveries ledger holds.
-  const plan = await planExport(src, run.id, flow.id, spec, deps, backup ? from : undefined);
+  // Only a backup resumes from stored candidates: other runs may hold a small collection in memory.
+  const plan = await planExport(src, run.id, flow.id, spec, deps, backup ? from : undefined, { retried: run.attempts > 1, inMemory: !backup });
   const resumable = plan.resumable && backup;
   return { plan, spec, resumable, from: resumable ? from : undefined };
 }
