@@ -45,9 +45,13 @@ export interface FlowRunnerDeps {
   log: FastifyBaseLogger;
   /** Records in progress at once per run (the pool still bounds requests in flight). @defaultValue 8 */
   recordConcurrency?: number;
-  /** How often progress is saved and a cancel from another process noticed. @defaultValue 250 ms */
+  /**
+   * How often a changed progress is saved (an unchanged one only when the lease wants renewing, a
+   * quarter of the lease after the last renewal) and a cancel from another process noticed; at
+   * most a quarter of the lease. @defaultValue {@link DEFAULT_PROGRESS_INTERVAL_MS}
+   */
   progressIntervalMs?: number;
-  /** How long a claim on a run holds without renewal (renewed with every progress save). @defaultValue {@link DEFAULT_RUN_LEASE_MS} */
+  /** How long a claim on a run holds without renewal (renewed with progress saves). @defaultValue {@link DEFAULT_RUN_LEASE_MS} */
   leaseMs?: number;
   /** This runner's name on its leases. @defaultValue host, pid and a random suffix */
   owner?: string;
@@ -70,11 +74,17 @@ export function describeError(err: unknown): { code: string; message: string } {
 }
 
 /**
- * A run's lease lasts this long past its last renewal (every progress save, 250 ms); a dead or
- * frozen runner's run may be taken over after it. No longer than BullMQ's job lock, so the worker
- * a stalled job goes to can claim the run at once.
+ * A run's lease lasts this long past its last renewal (a progress save: at least every quarter of
+ * it); a dead or frozen runner's run may be taken over after it. No longer than BullMQ's job lock,
+ * so the worker a stalled job goes to can claim the run at once.
  */
 export const DEFAULT_RUN_LEASE_MS = 10_000;
+/**
+ * A running run's progress is saved this often when it changed. Every save is a round trip per
+ * running run: at 250 ms they were near one per message delivered under load, and a run shorter
+ * than this saves none (its finish does).
+ */
+export const DEFAULT_PROGRESS_INTERVAL_MS = 1_000;
 /**
  * A delivery claim needs this much lease left at most (a third of the lease when shorter), so a
  * send it allows is under way well before anyone may take the run over.
@@ -144,15 +154,26 @@ export class FlowRunner {
     const onShutdown = () => stop.abort();
     signal?.addEventListener("abort", onShutdown);
     const state: RunState = { progress: { exported: 0, imported: 0, failed: 0 }, errors: [], leaseLost: false, leaseDeadline };
-    const flush = async () => {
+    const renewEvery = leaseMs / 4;
+    let saved = JSON.stringify([state.progress, 0]);
+    let renewedAt = leaseDeadline - leaseMs;
+    const flush = async (always = true) => {
       const sentAt = performance.now();
+      const now = JSON.stringify([state.progress, state.errors.length]);
+      // Nothing new to show: only renew the lease (and so notice a cancel) once it wants renewing.
+      if (!always && now === saved && sentAt - renewedAt < renewEvery) return;
       const { status, leased } = await this.deps.runs.saveProgress(lease, leaseMs, state.progress, state.errors);
-      if (leased) state.leaseDeadline = Math.max(state.leaseDeadline, sentAt + leaseMs);
+      saved = now;
+      if (leased) {
+        state.leaseDeadline = Math.max(state.leaseDeadline, sentAt + leaseMs);
+        renewedAt = Math.max(renewedAt, sentAt);
+      }
       if (status === "running" && !leased) state.leaseLost = true;
       if (status !== "running" || !leased) stop.abort();
     };
     // Progress and lease renewal together; a renewal that keeps failing (the database away) lets the lease lapse.
-    const timer = setInterval(() => void flush().catch((err) => log.warn({ err }, "saving progress failed")), this.deps.progressIntervalMs ?? 250);
+    const every = Math.min(this.deps.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS, renewEvery);
+    const timer = setInterval(() => void flush(false).catch((err) => log.warn({ err }, "saving progress failed")), every);
     log.info({ attempt: lease.attempt, leaseToken: lease.token }, "run started");
     try {
       if (this.deps.exportSpec && !isArchiveSource(flow.source)) flow = { ...flow, source: { ...flow.source, export: await this.deps.exportSpec(flow, run) } };

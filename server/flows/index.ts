@@ -10,7 +10,7 @@ import { BullRunQueue, type DEFAULT_LOCK_DURATION_MS, type DEFAULT_STALLED_INTER
 import { CheckpointStore } from "./checkpoints.ts";
 import { CandidateStore } from "./run-candidates.ts";
 import { DeliveryStore } from "./deliveries.ts";
-import { FlowRunner, describeError, type DEFAULT_RUN_LEASE_MS } from "./flow-runner.ts";
+import { FlowRunner, describeError, type DEFAULT_PROGRESS_INTERVAL_MS, type DEFAULT_RUN_LEASE_MS } from "./flow-runner.ts";
 import { FlowStore } from "./flow-store.ts";
 import { MemoryRunQueue } from "./memory-run-queue.ts";
 import { RunInterruptedError } from "./failure-kind.ts";
@@ -31,6 +31,8 @@ export interface FlowTuning {
   recordConcurrency?: number;
   /** How long a run's lease holds past its last renewal. @defaultValue {@link DEFAULT_RUN_LEASE_MS} (10 s) */
   leaseMs?: number;
+  /** How often a running run's changed progress is saved. @defaultValue {@link DEFAULT_PROGRESS_INTERVAL_MS} (1 s) */
+  progressIntervalMs?: number;
   /** Queue mode: BullMQ's job lock. @defaultValue {@link DEFAULT_LOCK_DURATION_MS} (10 s) */
   lockDurationMs?: number;
   /** Queue mode: how often BullMQ looks for stalled jobs. @defaultValue {@link DEFAULT_STALLED_INTERVAL_MS} (5 s) */
@@ -95,6 +97,7 @@ export function createFlows(opts: FlowsOptions): Flows {
     log: opts.log,
     recordConcurrency: tuning.recordConcurrency,
     leaseMs: tuning.leaseMs,
+    progressIntervalMs: tuning.progressIntervalMs,
     exportSpec: opts.hooks?.exportSpec,
   });
   const ended = (runId: string) => opts.hooks?.runEnded?.(runId).catch((err) => opts.log.warn({ err, runId }, "run end hook failed"));

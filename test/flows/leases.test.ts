@@ -115,3 +115,26 @@ describe("run leases and destination ids", () => {
     expect(ids).not.toContain(grown.destinations[1].id);
   });
 });
+
+describe("a run whose progress stands still", () => {
+  it("keeps its lease renewed while no record moves for longer than the lease, and finishes in one attempt", async () => {
+    // Unchanged progress is saved only when the lease wants renewing (a quarter of it after the last renewal).
+    const w = await flowWorld({ deps: { flows: { leaseMs: 3_000, progressIntervalMs: 100 } } });
+    try {
+      const src = await w.mailbox({ messages: [{ raw: rawMessage({ to: "a@example.com", subject: "slow one" }) }] });
+      const dst = await w.mailbox();
+      const flowId = await w.flow({ source: { connectionId: src.connectionId, export: { query: "subject:slow" } }, destinations: [{ connectionId: dst.connectionId, import: { action: "insert" } }] });
+      // The listing and the fetch take 5 s together: longer than the lease, with nothing counted meanwhile.
+      await w.google.admin("PUT", "/settings", { latencyMs: 2_500 });
+      const run = await w.run(flowId);
+      await w.google.admin("PUT", "/settings", { latencyMs: 0 });
+      expect(run).toMatchObject({ status: "succeeded", progress: { exported: 1, imported: 1, failed: 0 } });
+      const [row] = await w.t.store.db.query<{ attempts: number }>("SELECT attempts FROM flow_runs WHERE id = $1", [run.id]);
+      expect(row!.attempts).toBe(1);
+      expect(w.t.logs.some((l) => l.includes("run lease lost"))).toBe(false);
+      expect((await w.user(dst.email)).messages.map((m) => m.subject)).toEqual(["slow one"]);
+    } finally {
+      await w.close();
+    }
+  }, 60_000);
+});

@@ -27,7 +27,8 @@ describe.skipIf(!testDatabaseUrl || !testRedisUrl)("flows in queue mode (Postgre
   beforeAll(async () => {
     const redis = new Redis(testRedisUrl!);
     redisClients.push(redis);
-    w = await flowWorld({ backend: postgresBackend!, env: queueEnv(), deps: { redis, flows: { retry: { attempts: 30, baseMs: 20, maxMs: 200 } } } });
+    // Progress saved every 100 ms: the blip test waits for a run's progress to show before its blip.
+    w = await flowWorld({ backend: postgresBackend!, env: queueEnv(), deps: { redis, flows: { retry: { attempts: 30, baseMs: 20, maxMs: 200 }, progressIntervalMs: 100 } } });
     store = w.t.store;
   });
   afterAll(async () => {
