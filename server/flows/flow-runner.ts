@@ -25,7 +25,7 @@ import { ArchiveSink } from "./archive-sink.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { CheckpointStore } from "./checkpoints.ts";
 import type { DeliveryStore } from "./deliveries.ts";
-import type { Lease, RunError, RunProgress, RunRow, RunStore } from "./run-store.ts";
+import type { Lease, RunError, RunProgress, RunRow, RunStore, TriggerState } from "./run-store.ts";
 import { MAX_RUN_ERRORS } from "./run-store.ts";
 import type { CandidateStore } from "./run-candidates.ts";
 import { openRunSource, resumeCounters, savePagePosition, type PageItem } from "./run-position.ts";
@@ -55,8 +55,11 @@ export interface FlowRunnerDeps {
   leaseMs?: number;
   /** This runner's name on its leases. @defaultValue host, pid and a random suffix */
   owner?: string;
-  /** What a run exports (triggers make a trigger-started run incremental). @defaultValue the flow's source export */
-  exportSpec?: (flow: Flow, run: RunRow) => Promise<ExportSpec>;
+  /**
+   * What a run exports (triggers make a trigger-started run incremental); `claimed` holds the
+   * flow's trigger state as the claim read it. @defaultValue the flow's source export
+   */
+  exportSpec?: (flow: Flow, run: RunRow, claimed: { triggerState?: TriggerState }) => Promise<ExportSpec>;
 }
 
 /** A source failure: it fails the whole run. */
@@ -129,7 +132,7 @@ export class FlowRunner {
     const log = this.deps.log.child({ runId });
     try {
       if (!claimed.flowRow) return; // deleted with its runs meanwhile
-      const context: ClaimContext = { emails: claimed.emails, checkpoint: claimed.checkpoint };
+      const context: ClaimContext = { emails: claimed.emails, checkpoint: claimed.checkpoint, triggerState: claimed.triggerState };
       await this.attempt(run, toFlow(claimed.flowRow), context, lease, claimedAt + leaseMs, stop, signal, log.child({ flowId: run.flowId }));
     } catch (err) {
       // Not finished here: give the lease up so the retry need not wait for it to lapse.
@@ -176,7 +179,7 @@ export class FlowRunner {
     const timer = setInterval(() => void flush(false).catch((err) => log.warn({ err }, "saving progress failed")), every);
     log.info({ attempt: lease.attempt, leaseToken: lease.token }, "run started");
     try {
-      if (this.deps.exportSpec && !isArchiveSource(flow.source)) flow = { ...flow, source: { ...flow.source, export: await this.deps.exportSpec(flow, run) } };
+      if (this.deps.exportSpec && !isArchiveSource(flow.source)) flow = { ...flow, source: { ...flow.source, export: await this.deps.exportSpec(flow, run, { triggerState: context.triggerState }) } };
       const outcome = await this.exportAndDeliver(run, flow, context, lease, state, stop, log);
       clearInterval(timer);
       if (state.leaseLost) throw new LeaseLostError(run.id);
@@ -398,6 +401,8 @@ interface ClaimContext {
   emails: Record<string, string | null>;
   /** The flow's history checkpoint. */
   checkpoint?: string;
+  /** The flow's trigger state, for the export hook. */
+  triggerState?: TriggerState;
 }
 
 interface RunState {

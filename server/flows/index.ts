@@ -16,7 +16,7 @@ import { MemoryRunQueue } from "./memory-run-queue.ts";
 import { RunInterruptedError } from "./failure-kind.ts";
 import { DailyQuotaPause } from "../quota/run-pause.ts";
 import { DEFAULT_RUN_RETRY, type DEFAULT_RUN_CONCURRENCY, type RunQueue, type RunRetryPolicy } from "./run-queue.ts";
-import { RunStore, type RunRow } from "./run-store.ts";
+import { RunStore, type RunRow, type TriggerState } from "./run-store.ts";
 import type { Flow } from "./flow.ts";
 import type { ExportSpec } from "../../connector/gmail-export.ts";
 import type { ArchiveStore } from "../archives/archive-store.ts";
@@ -60,8 +60,12 @@ export interface FlowsOptions {
 }
 
 export interface FlowHooks {
-  /** The export a run makes (a trigger-started run is incremental). @defaultValue the flow's source export */
-  exportSpec?: (flow: Flow, run: RunRow) => Promise<ExportSpec>;
+  /**
+   * The export a run makes (a trigger-started run is incremental); `claimed.triggerState` is the
+   * flow's `flow_triggers` trigger and backfill start as the run's claim read them (no read of
+   * its own needed). @defaultValue the flow's source export
+   */
+  exportSpec?: (flow: Flow, run: RunRow, claimed: { triggerState?: TriggerState }) => Promise<ExportSpec>;
   /** Called after each execution of a run here (finished, failed, or left for a retry). */
   runEnded?: (runId: string) => Promise<void>;
 }

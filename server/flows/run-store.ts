@@ -88,6 +88,15 @@ export interface RunClaim {
   emails: Record<string, string | null>;
   /** The flow's history checkpoint (where an incremental run starts). */
   checkpoint?: string;
+  /** The flow's trigger and backfill start (`flow_triggers`), for the export hook; absent when the flow has no row there. */
+  triggerState?: TriggerState;
+}
+
+/** What a trigger-started run's export depends on, as `flow_triggers` holds it. */
+export interface TriggerState {
+  trigger: unknown;
+  /** ISO 8601, or null. */
+  backfillAfter: string | null;
 }
 
 /** Errors kept per run; the rest are only counted in `progress.failed`. */
@@ -166,9 +175,9 @@ export class RunStore {
 
   /**
    * {@link claim}, and in the same statement what the attempt starts from: the run, its flow's
-   * row, the Gmail address of each connection the flow uses and its history checkpoint (one
-   * round trip where a claim, a read of the run, of the flow, of each connection and of the
-   * checkpoint took five or more).
+   * row, the Gmail address of each connection the flow uses, its history checkpoint and its
+   * trigger's state (one round trip where a claim, a read of the run, of the flow, of each
+   * connection, of the checkpoint and of the trigger took six or more).
    */
   async claimWithContext(id: string, owner: string, leaseMs: number): Promise<RunClaim | "leased" | undefined> {
     const rows = await this.db.query(
@@ -183,11 +192,13 @@ export class RunStore {
               to_jsonb(f) AS flow_row,
               (SELECT jsonb_object_agg(cn.id, cn.email) FROM flow_connections fc JOIN connections cn ON cn.id = fc.connection_id
                 WHERE fc.flow_id = c.flow_id) AS connection_emails,
-              cp.history_id AS checkpoint
+              cp.history_id AS checkpoint,
+              ft.trigger AS trigger_def, ft.backfill_after AS trigger_backfill_after, ft.flow_id IS NOT NULL AS has_trigger
          FROM (SELECT 1) AS one
          LEFT JOIN claimed AS c ON true
          LEFT JOIN flows AS f ON f.id = c.flow_id AND f.account_id = c.account_id
-         LEFT JOIN flow_checkpoints AS cp ON cp.flow_id = c.flow_id`,
+         LEFT JOIN flow_checkpoints AS cp ON cp.flow_id = c.flow_id
+         LEFT JOIN flow_triggers AS ft ON ft.flow_id = c.flow_id`,
       [id, owner, Math.round(leaseMs)],
     );
     const row = rows[0]!;
@@ -200,6 +211,7 @@ export class RunStore {
       flowRow: row.flow_row ?? undefined,
       emails: row.connection_emails ?? {},
       checkpoint: row.checkpoint ?? undefined,
+      triggerState: row.has_trigger ? { trigger: row.trigger_def, backfillAfter: iso(row.trigger_backfill_after) } : undefined,
     };
   }
 

@@ -85,6 +85,10 @@ describe.each(backends)("run leases on $name", (backend) => {
       await store.db.query("INSERT INTO flow_connections (flow_id, connection_id) VALUES ($1, $2)", [flowId, id]);
     }
     await store.db.query("INSERT INTO flow_checkpoints (flow_id, history_id) VALUES ($1, '4242')", [flowId]);
+    await store.db.query(
+      `INSERT INTO flow_triggers (flow_id, account_id, trigger, backfill_after) VALUES ($1, 'acc_1', '{"type": "gmail", "labelIds": ["INBOX"]}', '2026-12-01T10:00:00.5Z')`,
+      [flowId],
+    );
     const claimed = await runs.claimWithContext(runId, "a", 60_000);
     if (typeof claimed !== "object") throw new Error("not claimed");
     expect(claimed.lease).toMatchObject({ runId, attempt: 1 });
@@ -92,6 +96,7 @@ describe.each(backends)("run leases on $name", (backend) => {
     expect(claimed.flowRow).toMatchObject({ id: flowId, definition: { source: { connectionId: `con_s${n}` } } });
     expect(claimed.emails).toEqual({ [`con_s${n}`]: "src@example.com", [`con_d${n}`]: null });
     expect(claimed.checkpoint).toBe("4242");
+    expect(claimed.triggerState).toEqual({ trigger: { type: "gmail", labelIds: ["INBOX"] }, backfillAfter: "2026-12-01T10:00:00.500Z" });
     expect(await runs.claimWithContext(runId, "b", 60_000)).toBe("leased");
     // The same owner takes its own run up again (a retry on the same process).
     const again = await runs.claimWithContext(runId, "a", 60_000);
@@ -103,8 +108,11 @@ describe.each(backends)("run leases on $name", (backend) => {
     const { runId, flowId } = await newRun();
     const candidates = async () => Number((await store.db.query("SELECT count(*) AS n FROM run_candidates WHERE run_id = $1", [runId]))[0]!.n);
     const checkpoint = async () => (await store.db.query("SELECT history_id FROM flow_checkpoints WHERE flow_id = $1", [flowId]))[0]?.history_id;
-    const a = await runs.claim(runId, "a", 60_000);
-    if (typeof a !== "object") throw new Error("not claimed");
+    const bare = await runs.claimWithContext(runId, "a", 60_000);
+    if (typeof bare !== "object") throw new Error("not claimed");
+    // A flow with no trigger row, checkpoint nor connections.
+    expect(bare).toMatchObject({ emails: {}, checkpoint: undefined, triggerState: undefined, flowRow: { id: flowId } });
+    const a = bare.lease;
     await store.db.query("INSERT INTO run_candidates (run_id, seq, message_id) VALUES ($1, 1, 'm1'), ($1, 2, 'm2')", [runId]);
     await lapse(runId);
     const b = await runs.claim(runId, "b", 60_000);
