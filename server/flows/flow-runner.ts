@@ -162,11 +162,11 @@ export class FlowRunner {
     let renewedAt = leaseDeadline - leaseMs;
     const flush = async (always = true) => {
       const sentAt = performance.now();
-      const now = JSON.stringify([state.progress, state.errors.length]);
+      const shown = JSON.stringify([state.progress, state.errors.length]);
       // Nothing new to show: only renew the lease (and so notice a cancel) once it wants renewing.
-      if (!always && now === saved && sentAt - renewedAt < renewEvery) return;
+      if (!always && shown === saved && sentAt - renewedAt < renewEvery) return;
       const { status, leased } = await this.deps.runs.saveProgress(lease, leaseMs, state.progress, state.errors);
-      saved = now;
+      saved = shown;
       if (leased) {
         state.leaseDeadline = Math.max(state.leaseDeadline, sentAt + leaseMs);
         renewedAt = Math.max(renewedAt, sentAt);
