@@ -13,7 +13,7 @@ import type { Db } from "../../core/store/db.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { Flows } from "../flows/index.ts";
 import type { GmailPoller } from "./gmail-poller.ts";
-import type { TriggerStore } from "./trigger-store.ts";
+import { mailTargetsQuery, toMailTarget, type MailTarget, type TriggerStore } from "./trigger-store.ts";
 
 /** Watches are renewed once a day (Google's advice), well before their 7 days run out. */
 export const WATCH_RENEW_MS = 24 * 60 * 60 * 1000;
@@ -59,8 +59,14 @@ interface WatchRow {
 
 export class GmailPush {
   private readonly running = new Map<string, { dirty: boolean; done: Promise<void> }>();
-  /** The hint each mailbox's last {@link receive} here wrote, until its pass takes it. */
-  private readonly received = new Map<string, Hint>();
+  /**
+   * The hint each mailbox's last {@link receive} here wrote, until its pass takes it; with the
+   * mailbox's flows read in the same statement when no pass of the mailbox ran meanwhile (a pass
+   * moves cursors: flows read during one are read again).
+   */
+  private readonly received = new Map<string, { hint: Hint; targets?: MailTarget[] }>();
+  /** Passes started, per mailbox. */
+  private readonly passes = new Map<string, number>();
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
 
@@ -75,21 +81,30 @@ export class GmailPush {
    * a thousand mailboxes push a thousand times a second); false (nothing written) when the
    * address is not watched (watches follow the flows and their connections: reconcile). The
    * newest historyId is kept, and a sequence number says a hint came meanwhile. The hint as
-   * written is remembered for {@link handle}, which then need not read it back.
+   * written, and the flows reading the mailbox (read in the same statement), are remembered for
+   * {@link handle}, which then need not read them again.
    */
   async receive(email: string, historyId: string): Promise<boolean> {
     const address = email.toLowerCase();
-    const [kept] = await this.opts.db.query<Hint>(
-      `INSERT INTO gmail_push_hints (email, history_id)
-       SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM gmail_watches WHERE email = $1)
-       ON CONFLICT (email) DO UPDATE SET
-         history_id = CASE WHEN EXCLUDED.history_id::numeric > gmail_push_hints.history_id::numeric THEN EXCLUDED.history_id ELSE gmail_push_hints.history_id END,
-         seq = gmail_push_hints.seq + 1, received_at = now()
-       RETURNING history_id, seq`,
+    const passes = this.passes.get(address) ?? 0;
+    const idle = !this.running.has(address);
+    const rows = await this.opts.db.query<Record<string, any> & { hint_history_id: string; hint_seq: string }>(
+      `WITH hint AS (
+         INSERT INTO gmail_push_hints (email, history_id)
+         SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM gmail_watches WHERE email = $1)
+         ON CONFLICT (email) DO UPDATE SET
+           history_id = CASE WHEN EXCLUDED.history_id::numeric > gmail_push_hints.history_id::numeric THEN EXCLUDED.history_id ELSE gmail_push_hints.history_id END,
+           seq = gmail_push_hints.seq + 1, received_at = now()
+         RETURNING history_id, seq
+       )
+       SELECT hint.history_id AS hint_history_id, hint.seq AS hint_seq, t.* FROM hint LEFT JOIN (${mailTargetsQuery("$1", "false")}) t ON true
+       ORDER BY t.flow_id`,
       [address, historyId],
     );
-    if (!kept) return false;
-    this.received.set(address, kept);
+    if (!rows[0]) return false;
+    const hint = { history_id: rows[0].hint_history_id, seq: rows[0].hint_seq };
+    const untouched = idle && !this.running.has(address) && (this.passes.get(address) ?? 0) === passes;
+    this.received.set(address, { hint, targets: untouched ? rows.filter((r) => r.flow_id).map(toMailTarget) : undefined });
     return true;
   }
 
@@ -111,13 +126,14 @@ export class GmailPush {
     entry.done = (async () => {
       try {
         let next: Hint | undefined;
-        for (;;) {
+        for (let first = true; ; first = false) {
           entry.dirty = false;
           // The hint this process just wrote, else the newer one the last pass's clearing found, else the stored one.
           const fresh = this.received.get(address);
           this.received.delete(address);
-          const hint = fresh ?? next ?? (await this.stored(address));
-          next = hint && (await this.pass(address, hint));
+          const hint = fresh?.hint ?? next ?? (await this.stored(address));
+          // The flows read with the hint serve the first pass only: a pass since may have moved their cursors.
+          next = hint && (await this.pass(address, hint, first ? fresh?.targets : undefined));
           if ((!next && !entry.dirty) || this.closed) break;
         }
       } finally {
@@ -146,9 +162,10 @@ export class GmailPush {
   }
 
   /** One look for the mailbox's flows at `hint`; returns a newer hint to handle, if one came. */
-  private async pass(address: string, hint: Hint): Promise<Hint | undefined> {
+  private async pass(address: string, hint: Hint, known?: MailTarget[]): Promise<Hint | undefined> {
     const { log, poller } = this.opts;
-    const targets = await this.opts.store.readingAddress(address);
+    this.passes.set(address, (this.passes.get(address) ?? 0) + 1);
+    const targets = known ?? (await this.opts.store.readingAddress(address));
     if (!targets.length) {
       // Watched, and no flow reads it any more (its connection went offline behind our back, say): stop it now.
       const next = await this.clear(address, hint);
@@ -295,6 +312,7 @@ export class GmailPush {
   async close(): Promise<void> {
     this.closed = true;
     this.received.clear();
+    this.passes.clear();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await Promise.allSettled([...this.running.values()].map((r) => r.done));

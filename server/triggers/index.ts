@@ -256,7 +256,7 @@ export function createTriggers(opts: TriggersOptions): Triggers {
     async exportSpec(flow, run) {
       const runTrigger = ((run as RunRow & { trigger?: RunTrigger }).trigger ?? "manual") as RunTrigger;
       if (runTrigger === "manual") return flow.source.export;
-      const row = await store.get(flow.id);
+      const row = await store.exportState(flow.id);
       return exportForRun(flow, runTrigger, row?.trigger ?? MANUAL, row?.backfillAfter);
     },
 

@@ -47,6 +47,28 @@ function toRow(r: Record<string, any>): TriggerRow {
   };
 }
 
+/**
+ * The enabled Gmail-triggered flows reading the address `address` (an SQL expression) names,
+ * through an online connection unless `anyStatus` (an SQL boolean), each with its flow's row
+ * (`flow_*`) and checkpoint: rows for {@link toMailTarget}.
+ */
+export const mailTargetsQuery = (address: string, anyStatus: string) => `
+  SELECT ft.*, f.name AS flow_name, f.definition AS flow_definition, f.created_at AS flow_created_at, f.updated_at AS flow_updated_at,
+         cp.history_id AS checkpoint
+  FROM connections c
+  JOIN flows f ON f.definition->'source'->>'connectionId' = c.id AND f.account_id = c.account_id
+  JOIN flow_triggers ft ON ft.flow_id = f.id AND ft.account_id = c.account_id
+  LEFT JOIN flow_checkpoints cp ON cp.flow_id = f.id
+  WHERE lower(c.email) = ${address} AND c.email IS NOT NULL AND (${anyStatus} OR c.status = 'online') AND ft.enabled AND ft.trigger->>'type' = 'gmail'`;
+
+export function toMailTarget(r: Record<string, any>): MailTarget {
+  return {
+    row: toRow(r),
+    flow: toFlow({ id: r.flow_id, name: r.flow_name, definition: r.flow_definition, created_at: r.flow_created_at, updated_at: r.flow_updated_at }),
+    checkpoint: r.checkpoint ?? null,
+  };
+}
+
 /** flow_triggers with the next tick of the poller of each Gmail trigger's mailbox. */
 const WITH_POLLER = `
   SELECT ft.*, p.next_run_at AS poller_next_run_at FROM flow_triggers ft
@@ -60,6 +82,12 @@ export class TriggerStore {
   async get(flowId: string, q: Queryable = this.db): Promise<TriggerRow | undefined> {
     const rows = await q.query(`${WITH_POLLER} WHERE ft.flow_id = $1`, [flowId]);
     return rows[0] ? toRow(rows[0]) : undefined;
+  }
+
+  /** What a trigger run's export depends on: the trigger, and a backfill's start (one cheap read per run). */
+  async exportState(flowId: string): Promise<{ trigger: Trigger; backfillAfter: string | null } | undefined> {
+    const [r] = await this.db.query<{ trigger: Trigger; backfill_after: unknown }>("SELECT trigger, backfill_after FROM flow_triggers WHERE flow_id = $1", [flowId]);
+    return r && { trigger: r.trigger, backfillAfter: iso(r.backfill_after) };
   }
 
   async getMany(flowIds: string[]): Promise<Map<string, TriggerRow>> {
@@ -101,22 +129,8 @@ export class TriggerStore {
    * checkpoint, in one query: each push (and each tick of the mailbox's poller) asks.
    */
   async readingAddress(address: string, opts: { anyStatus?: boolean } = {}): Promise<MailTarget[]> {
-    const rows = await this.db.query(
-      `SELECT ft.*, f.name AS flow_name, f.definition AS flow_definition, f.created_at AS flow_created_at, f.updated_at AS flow_updated_at,
-              cp.history_id AS checkpoint
-       FROM connections c
-       JOIN flows f ON f.definition->'source'->>'connectionId' = c.id AND f.account_id = c.account_id
-       JOIN flow_triggers ft ON ft.flow_id = f.id AND ft.account_id = c.account_id
-       LEFT JOIN flow_checkpoints cp ON cp.flow_id = f.id
-       WHERE lower(c.email) = $1 AND c.email IS NOT NULL AND ($2::boolean OR c.status = 'online') AND ft.enabled AND ft.trigger->>'type' = 'gmail'
-       ORDER BY ft.flow_id`,
-      [address, !!opts.anyStatus],
-    );
-    return rows.map((r) => ({
-      row: toRow(r),
-      flow: toFlow({ id: r.flow_id, name: r.flow_name, definition: r.flow_definition, created_at: r.flow_created_at, updated_at: r.flow_updated_at }),
-      checkpoint: r.checkpoint ?? null,
-    }));
+    const rows = await this.db.query(`${mailTargetsQuery("$1", "$2::boolean")} ORDER BY ft.flow_id`, [address, !!opts.anyStatus]);
+    return rows.map(toMailTarget);
   }
 
   /** Enabled schedules, for the in-process ticker (Gmail triggers tick by mailbox: mailbox-pollers.ts). */
