@@ -166,6 +166,32 @@ describe.skipIf(!postgresBackend)("run starter races between processes (PostgreS
     expect(await state(flowId)).toEqual({ active: 1, pending: "push" }); // the flag stays for run_other's end
   });
 
+  it("does not deadlock a fire against a follow-up that locked the trigger row and then inserts its run", async () => {
+    const { starter } = starterOn(store.db);
+    const flowId = await newFlow();
+    const client = new pg.Client({ connectionString: store.databaseUrl });
+    await client.connect();
+    try {
+      // What a follow-up (or a run's end) does: lock the trigger row, then insert the run.
+      await client.query("BEGIN");
+      await client.query("SELECT 1 FROM flow_triggers WHERE flow_id = $1 FOR UPDATE", [flowId]);
+      const pid = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
+      const firing = starter.fire("acc_1", flowId, "push", { historyId: "500", at: Date.now() });
+      await until(
+        async () => (await store.db.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND $1 = ANY(pg_blocking_pids(pid))", [pid])).length > 0,
+        "the fire waiting on the locked trigger row",
+      );
+      // A fire that inserted its run before locking the row would hold this insert up: a deadlock.
+      await client.query("INSERT INTO flow_runs (id, account_id, flow_id, trigger) VALUES ('run_follow', 'acc_1', $1, 'poll')", [flowId]);
+      await client.query("COMMIT");
+      expect(await firing).toBeUndefined(); // folded into the follow-up of run_follow
+    } finally {
+      await client.end();
+    }
+    expect(await state(flowId)).toEqual({ active: 1, pending: "push" });
+    expect((await store.db.query("SELECT poll_history_id FROM flow_triggers WHERE flow_id = $1", [flowId]))[0]!.poll_history_id).toBe("500");
+  });
+
   it("never makes two active runs, loses a trigger or deadlocks when fires race run ends on two pools", async () => {
     const a = starterOn(store.db);
     const b = starterOn(other);
