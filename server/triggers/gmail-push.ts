@@ -176,10 +176,7 @@ export class GmailPush {
     try {
       // One history.list for every flow on the mailbox. A flow with a follow-up run pending needs
       // no look: that run exports everything past its checkpoint.
-      failed = await poller.pollMailbox(
-        targets.filter((t) => !t.row.pendingTrigger),
-        { via: "push", hintHistoryId: hint.history_id },
-      );
+      failed = await poller.pollMailbox(targets.filter((t) => !t.row.pendingTrigger), { via: "push", hintHistoryId: hint.history_id });
     } catch (err) {
       log.warn({ err }, "push: looking at history failed");
       failed = 1;
@@ -190,7 +187,7 @@ export class GmailPush {
     return this.clear(address, hint);
   }
 
-  /** Every hint still stored (a crash after the 204, or a process that went away). */
+  /** Every hint still stored (a crash after the 204, a process that went away, a look at history that failed). */
   async sweepHints(): Promise<void> {
     const hints = await this.opts.db.query<{ email: string }>("SELECT email FROM gmail_push_hints");
     await Promise.all(hints.map((h) => this.handle(h.email)));
