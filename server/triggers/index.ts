@@ -148,7 +148,8 @@ export function createTriggers(opts: TriggersOptions): Triggers {
     const email = mailboxOf(key);
     if (email !== undefined) {
       // One look at the mailbox for every flow reading it; a poller no flow needs any more goes.
-      if (await pollers.claimTick(email, tick)) await poller.pollMailbox(await pollers.flowsOf(email));
+      const targets = await pollers.claimTick(email, tick);
+      if (targets) await poller.pollMailbox(targets);
       else if (!(await pollers.exists(email))) await ticker.remove(key);
       return;
     }

@@ -84,13 +84,12 @@ export class MailboxPollers {
     }
   }
 
-  /** Record `tick` as the mailbox's; false when it (or a later one) already was, or the poller is gone. */
-  async claimTick(email: string, tick: number): Promise<boolean> {
-    const rows = await this.opts.db.query(
-      "UPDATE gmail_pollers SET last_tick_at = $2 WHERE email = $1 AND (last_tick_at IS NULL OR last_tick_at < $2) RETURNING email",
-      [email, new Date(tick).toISOString()],
-    );
-    return rows.length > 0;
+  /**
+   * Record `tick` as the mailbox's and read the enabled Gmail-triggered flows reading it, in one
+   * statement; undefined when the tick (or a later one) already was recorded, or the poller is gone.
+   */
+  claimTick(email: string, tick: number): Promise<MailTarget[] | undefined> {
+    return this.opts.store.claimMailboxTick(email, tick);
   }
 
   async exists(email: string): Promise<boolean> {
@@ -105,11 +104,6 @@ export class MailboxPollers {
   async timers(): Promise<Array<{ key: string; spec: TimerSpec; last: number | null }>> {
     const rows = await this.opts.db.query<{ email: string; every_ms: string | number; last_tick_at: string | Date | null }>("SELECT * FROM gmail_pollers");
     return rows.map((r) => ({ key: mailboxKey(r.email), spec: { everyMs: Number(r.every_ms) }, last: r.last_tick_at ? new Date(r.last_tick_at).getTime() : null }));
-  }
-
-  /** The enabled Gmail-triggered flows reading `email`, with their flows and checkpoints, to look at its history for. */
-  flowsOf(email: string): Promise<MailTarget[]> {
-    return this.opts.store.readingAddress(email, { anyStatus: true });
   }
 
   /** The address a flow's source connection reads, if known. */

@@ -123,14 +123,26 @@ export class TriggerStore {
     );
   }
 
-  /**
-   * The enabled Gmail-triggered flows reading `address` (through an online connection, unless
-   * `anyStatus`: an offline source's poll fails and says so), each with its flow and its
-   * checkpoint, in one query: each push (and each tick of the mailbox's poller) asks.
-   */
-  async readingAddress(address: string, opts: { anyStatus?: boolean } = {}): Promise<MailTarget[]> {
-    const rows = await this.db.query(`${mailTargetsQuery("$1", "$2::boolean")} ORDER BY ft.flow_id`, [address, !!opts.anyStatus]);
+  /** The enabled Gmail-triggered flows reading `address` through an online connection, with their flows and checkpoints, in one query (each push pass asks). */
+  async readingAddress(address: string): Promise<MailTarget[]> {
+    const rows = await this.db.query(`${mailTargetsQuery("$1", "false")} ORDER BY ft.flow_id`, [address]);
     return rows.map(toMailTarget);
+  }
+
+  /**
+   * Record `tick` as the tick of the mailbox's poller and read the flows reading the mailbox (any
+   * connection status: an offline source's poll fails and says so), in one statement; undefined
+   * when the tick (or a later one) already was recorded, or the poller is gone.
+   */
+  async claimMailboxTick(email: string, tick: number): Promise<MailTarget[] | undefined> {
+    const rows = await this.db.query(
+      `WITH claimed AS (
+         UPDATE gmail_pollers SET last_tick_at = $2 WHERE email = $1 AND (last_tick_at IS NULL OR last_tick_at < $2) RETURNING email
+       )
+       SELECT t.* FROM claimed LEFT JOIN (${mailTargetsQuery("$1", "true")}) t ON true ORDER BY t.flow_id`,
+      [email, new Date(tick).toISOString()],
+    );
+    return rows.length ? rows.filter((r) => r.flow_id).map(toMailTarget) : undefined;
   }
 
   /** Enabled schedules, for the in-process ticker (Gmail triggers tick by mailbox: mailbox-pollers.ts). */
