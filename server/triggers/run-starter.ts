@@ -106,9 +106,10 @@ export class RunStarter {
       this.log.info({ flowId, runId, trigger }, "trigger started a run");
       return runId;
     }
+    // No follow-up check here: the run in progress has not ended for this statement, and its end
+    // (RUN_ENDED) locks the trigger row this statement held, so it sees the flag once committed.
     this.log.info({ flowId, trigger }, "trigger folded into a follow-up run");
-    // The run in progress may have ended before the flag was committed, its own end seeing nothing.
-    return this.followUp(flowId);
+    return undefined;
   }
 
   /** Start the flow's follow-up run when it has one pending and no run queued or running. */
