@@ -176,7 +176,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   const gmail = new GmailRunner({ connections, tokens, gate, budget, quota: config.gmailQuota, endpoints: config.google, log: app.log, backoff: deps.backoff, clock: deps.quotaClock, metrics: quotaMetrics(metricsRegistry), allowsBilledUsage: (id) => iclients.allowsBilledUsage(id) });
   app.decorate("gmail", gmail);
   let triggers: Triggers | undefined; // created next: the flows' hooks call into it
-  const hooks = { exportSpec: (flow: any, run: any) => triggers!.exportSpec(flow, run), runEnded: async (runId: string) => triggers?.runEnded(runId) };
+  const hooks = { exportSpec: (flow: any, run: any, claimed: any) => triggers!.exportSpec(flow, run, claimed), runEnded: async (runId: string) => triggers?.runEnded(runId) };
   const flows = createFlows({ db: deps.db, gmail, connections, archives, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: { ...deps.flows, runConcurrency: deps.flows?.runConcurrency ?? config.runConcurrency }, hooks });
   triggers = createTriggers({ db: deps.db, flows, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, pushTopic: config.gmailPush.topic, ...deps.triggers });
   app.decorate("triggers", triggers);

@@ -14,7 +14,7 @@ import type { ConnectionStore } from "../connections/connection-store.ts";
 import type { Flows } from "../flows/index.ts";
 import type { Flow } from "../flows/flow.ts";
 import { CheckpointStore } from "../flows/checkpoints.ts";
-import type { RunRow } from "../flows/run-store.ts";
+import type { RunRow, TriggerState } from "../flows/run-store.ts";
 import { BullTicker } from "./bull-ticker.ts";
 import { GmailPoller } from "./gmail-poller.ts";
 import { GmailPush } from "./gmail-push.ts";
@@ -77,8 +77,8 @@ export interface Triggers {
   view<F extends Flow>(flow: F): Promise<F & FlowTriggerView>;
   viewAll<F extends Flow>(flows: F[]): Promise<Array<F & FlowTriggerView>>;
   remove(flowId: string): Promise<void>;
-  /** The flows' hook: what a run exports, by what started it. */
-  exportSpec(flow: Flow, run: RunRow): Promise<ExportSpec>;
+  /** The flows' hook: what a run exports, by what started it (`claimed.triggerState`: the trigger row as the run's claim read it). */
+  exportSpec(flow: Flow, run: RunRow, claimed?: { triggerState?: TriggerState }): Promise<ExportSpec>;
   /** A connection went offline, was deauthorized, deleted or authorized: watches and pollers follow now. */
   connectionChanged(connectionId: string): Promise<void>;
   /** The flows' hook: a run's execution ended here; start the flow's follow-up run if one is pending. */
@@ -254,10 +254,11 @@ export function createTriggers(opts: TriggersOptions): Triggers {
       await pollers.sync();
     },
 
-    async exportSpec(flow, run) {
+    async exportSpec(flow, run, claimed) {
       const runTrigger = ((run as RunRow & { trigger?: RunTrigger }).trigger ?? "manual") as RunTrigger;
       if (runTrigger === "manual") return flow.source.export;
-      const row = await store.exportState(flow.id);
+      // Read with the run's claim when the flows give it; else read here.
+      const row = claimed?.triggerState ? { trigger: claimed.triggerState.trigger as Trigger, backfillAfter: claimed.triggerState.backfillAfter } : await store.exportState(flow.id);
       return exportForRun(flow, runTrigger, row?.trigger ?? MANUAL, row?.backfillAfter);
     },
 
