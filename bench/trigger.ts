@@ -22,7 +22,7 @@
  * BENCH_CPU_PROF=<dir> writes its CPU profile there when it stops), with push on
  * and TRUST_PROXY so each of its MAILBOXES connections is authorized from an address of its
  * own (the OAuth callback is rate limited per IP). Every flow copies its mailbox's new INBOX
- * mail into one destination mailbox (concurrency 25). The quota budgets are raised: 1,000
+ * mail into a destination mailbox (concurrency 25; DESTINATIONS of them, below). The quota budgets are raised: 1,000
  * mailboxes a message a second is ~2 M units a minute, above one Google project's 1.2 M.
  * Deliveries are seen through the emulator's arrivals every 250 ms. Targets (issue 15): push
  * p50 ≤ 2 s; 1,000 mailboxes held.
@@ -44,6 +44,13 @@ const SAMPLES = Number(process.env.SAMPLES ?? 20);
 const POLL_EVERY = process.env.POLL_EVERY ?? "5s";
 const MAILBOXES = Number(process.env.MAILBOXES ?? 1000);
 const DURATION = Number(process.env.DURATION ?? 60);
+/**
+ * Destination mailboxes of the load part, the sources spread evenly over them. Default: one per
+ * 4 sources, so that none takes in more than Google's per-user quota allows (4 inserts a second
+ * = 100 units/s = 6,000 units/min, GOOGLE.md); DESTINATIONS=1 funnels every copy through one
+ * connection, whose concurrency (25 at most) then bounds the whole load.
+ */
+const DESTINATIONS = Math.max(1, Number(process.env.DESTINATIONS ?? Math.ceil(MAILBOXES / 4)));
 /** After sending: how long without a new delivery before the undelivered count as missed. */
 const STALL = Number(process.env.STALL ?? 60);
 const TOPIC = "projects/mailbridge-bench/topics/gmail";
@@ -161,15 +168,19 @@ async function loadPart(google: GoogleProcess) {
     };
 
     const setup0 = performance.now();
-    const dst = await google.newUser("load-dst@bench.test");
-    const dstCon = await connect(dst, 25);
+    const dsts = Array.from({ length: DESTINATIONS }, (_, i) => `load-dst-${i}@bench.test`);
+    const dstCons: string[] = [];
+    await pool(dsts, 8, async (email) => {
+      await google.newUser(email);
+      dstCons[dsts.indexOf(email)] = await connect(email, 25);
+    });
     const sources = Array.from({ length: MAILBOXES }, (_, i) => `load-${i}@bench.test`);
     await pool(sources, 8, async (email) => {
       await google.newUser(email);
       await call("POST", "/v1/flows", {
         name: `f ${email}`,
         source: { connectionId: await connect(email), export: { format: "metadata" } },
-        destinations: [{ connectionId: dstCon, import: { action: "insert" } }],
+        destinations: [{ connectionId: dstCons[sources.indexOf(email) % DESTINATIONS]!, import: { action: "insert" } }],
         trigger: { type: "gmail", labelIds: ["INBOX"] },
       });
     });
@@ -182,24 +193,29 @@ async function loadPart(google: GoogleProcess) {
     const sentAt = new Map<string, number>();
     const seenAt = new Map<string, number>();
     const idsOf = new Map<string, Set<string>>();
-    let after = (await google.admin("GET", `/users/${dst}/arrivals?after=0`)).historyId as string;
+    // Each destination's arrivals past the historyId last seen, all in one call.
+    const after: Record<string, string> = Object.fromEntries(dsts.map((d) => [d, "0"]));
+    const arrived = async () => (await google.admin("POST", "/arrivals/since", { after })).users as Record<string, { historyId: string; messages: Array<{ id: string; subject: string; historyId: string }> }>;
+    for (const [d, got] of Object.entries(await arrived())) after[d] = got.historyId;
     let sending = true;
     let lastProgress = performance.now();
     let peakRss = idle.rss;
     const watcher = (async () => {
       // After the last message: until every one is delivered, or none was for STALL seconds (the rest count as missed).
       while (sending || (seenAt.size < sentAt.size && performance.now() - lastProgress < STALL * 1000)) {
-        const got = await google.admin("GET", `/users/${dst}/arrivals?after=${after}`);
+        const users = await arrived();
         const now = performance.now();
-        for (const m of got.messages as Array<{ id: string; subject: string; historyId: string }>) {
-          if (!seenAt.has(m.subject)) {
-            seenAt.set(m.subject, now);
-            lastProgress = now;
+        for (const [d, got] of Object.entries(users)) {
+          for (const m of got.messages) {
+            if (!seenAt.has(m.subject)) {
+              seenAt.set(m.subject, now);
+              lastProgress = now;
+            }
+            const ids = idsOf.get(m.subject) ?? new Set<string>();
+            ids.add(m.id);
+            idsOf.set(m.subject, ids);
+            if (BigInt(m.historyId) > BigInt(after[d]!)) after[d] = m.historyId;
           }
-          const ids = idsOf.get(m.subject) ?? new Set<string>();
-          ids.add(m.id);
-          idsOf.set(m.subject, ids);
-          if (BigInt(m.historyId) > BigInt(after)) after = m.historyId;
         }
         peakRss = Math.max(peakRss, memory(pid).rss || 0);
         await sleep(250);
@@ -233,7 +249,7 @@ async function loadPart(google: GoogleProcess) {
     const missed = sentAt.size - lags.length;
     const doubled = [...idsOf.values()].reduce((k, ids) => k + ids.size - 1, 0);
     const mem = memory(pid);
-    console.log(`\nload: ${MAILBOXES} watched mailboxes, one message a second each for ${DURATION} s, one service process (${pgdb ? "PostgreSQL" : "embedded PGlite"})`);
+    console.log(`\nload: ${MAILBOXES} watched mailboxes, one message a second each for ${DURATION} s, one service process (${pgdb ? "PostgreSQL" : "embedded PGlite"}), copied into ${DESTINATIONS} destination mailbox${DESTINATIONS > 1 ? "es" : ""}`);
     console.log(`  ${sentAt.size} messages sent: ${missed} missed, ${doubled} doubled (the last delivered ${drained.toFixed(0)} s after the last was sent${missed ? `; missed = none delivered for ${STALL} s` : ""})`);
     console.log(`  lag p50 ${pct(lags, 50).toFixed(0)} ms, p99 ${pct(lags, 99).toFixed(0)} ms, max ${pct(lags, 100).toFixed(0)} ms (seen every 250 ms)`);
     console.log(`  service RSS: idle after set-up ${idle.rss.toFixed(0)} MiB, highest seen ${peakRss.toFixed(0)} MiB, peak (VmHWM) ${mem.peak.toFixed(0)} MiB`);

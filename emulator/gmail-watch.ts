@@ -6,7 +6,8 @@
  * several mailboxes at once), and
  * `GET /_admin/users/:email/arrivals?after=<historyId>` for the messages a mailbox received
  * since (id, subject, historyId): a cheap way for tests and benchmarks to see deliveries
- * without reading the whole mailbox.
+ * without reading the whole mailbox (`POST /_admin/arrivals/since` with `{after: {email:
+ * historyId}}` for several mailboxes in one call).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { badRequest, BadInput, GoogleError } from "./errors.ts";
@@ -62,6 +63,21 @@ const readArrival = reader<{ raw?: string; labelIds?: string[]; messages?: Array
   }),
   { style: "json" },
 );
+
+const readSince = reader<{ after: Record<string, string> }>(
+  object({ after: { type: "object", minProperties: 1, maxProperties: 10_000, additionalProperties: { type: "string", pattern: "^[0-9]{1,15}$" } } }, { required: ["after"] }),
+  { style: "json" },
+);
+
+/** What a mailbox received after a historyId, oldest first. */
+function arrivalsAfter(user: Mailbox, after: number) {
+  const messages = [];
+  for (const m of user.messages.values()) {
+    if (m.historyId > after) messages.push({ id: m.id, historyId: String(m.historyId), subject: headerValue(m.parsed.headers, "Subject") ?? "" });
+  }
+  messages.sort((a, b) => Number(a.historyId) - Number(b.historyId));
+  return { historyId: String(user.historyId), messages };
+}
 
 const readArrivals = reader<{ messages: Array<{ email: string; raw: string; labelIds?: string[] }> }>(
   object(
@@ -262,11 +278,17 @@ export function watchRoutesPlugin(app: FastifyInstance, state: EmulatorState): v
     if (!user) throw adminError("No such user.", 404);
     const after = Number(request.query.after ?? 0);
     if (!Number.isSafeInteger(after) || after < 0) throw adminError("after must be a historyId.");
-    const messages = [];
-    for (const m of user.messages.values()) {
-      if (m.historyId > after) messages.push({ id: m.id, historyId: String(m.historyId), subject: headerValue(m.parsed.headers, "Subject") ?? "" });
+    return arrivalsAfter(user, after);
+  });
+
+  app.post("/_admin/arrivals/since", async (request) => {
+    const { after } = readSince(request.body ?? {});
+    const users: Record<string, ReturnType<typeof arrivalsAfter>> = {};
+    for (const [email, historyId] of Object.entries(after)) {
+      const user = state.mailboxes.get(email.toLowerCase());
+      if (!user) throw adminError(`after.${email}: no such user.`, 404);
+      users[email] = arrivalsAfter(user, Number(historyId));
     }
-    messages.sort((a, b) => Number(a.historyId) - Number(b.historyId));
-    return { historyId: String(user.historyId), messages };
+    return { users };
   });
 }

@@ -1,7 +1,8 @@
 /**
  * The emulator's benchmark helpers (emulator/gmail-watch.ts): `POST /_admin/arrivals` lands
  * mail in several mailboxes at once, announced to their watches like any arrival, and
- * `GET /_admin/users/:email/arrivals?after=` lists what a mailbox received since a historyId.
+ * `GET /_admin/users/:email/arrivals?after=` lists what a mailbox received since a historyId,
+ * `POST /_admin/arrivals/since` what several did.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rawMessage } from "../flows/support.ts";
@@ -32,5 +33,12 @@ describe("emulator arrivals", () => {
     expect(later.messages.map((m: { subject: string }) => m.subject)).toEqual(["a2"]);
     expect((await google.admin("GET", `/users/${b}`)).messages.map((m: { subject: string }) => m.subject)).toEqual(["b1"]);
     await expect(google.admin("POST", "/arrivals", { messages: [{ email: "nobody@example.com", raw: "x" }] })).rejects.toThrow(/404/);
+
+    const since = await google.admin("POST", "/arrivals/since", { after: { [a]: got.messages[0].historyId, [b]: "0" } });
+    expect(since.users[a].messages.map((m: { subject: string }) => m.subject)).toEqual(["a2"]);
+    expect(since.users[a].historyId).toBe(got.historyId);
+    expect(since.users[b].messages.map((m: { subject: string }) => m.subject)).toEqual(["b1"]);
+    await expect(google.admin("POST", "/arrivals/since", { after: { "nobody@example.com": "0" } })).rejects.toThrow(/404/);
+    await expect(google.admin("POST", "/arrivals/since", { after: { [a]: "-1" } })).rejects.toThrow(/400/);
   });
 });
