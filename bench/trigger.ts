@@ -175,14 +175,16 @@ async function loadPart(google: GoogleProcess) {
       dstCons[dsts.indexOf(email)] = await connect(email, 25);
     });
     const sources = Array.from({ length: MAILBOXES }, (_, i) => `load-${i}@bench.test`);
+    const flowOf = new Map<number, string>();
     await pool(sources, 8, async (email) => {
       await google.newUser(email);
-      await call("POST", "/v1/flows", {
+      const created = await call("POST", "/v1/flows", {
         name: `f ${email}`,
         source: { connectionId: await connect(email), export: { format: "metadata" } },
         destinations: [{ connectionId: dstCons[sources.indexOf(email) % DESTINATIONS]!, import: { action: "insert" } }],
         trigger: { type: "gmail", labelIds: ["INBOX"] },
       });
+      flowOf.set(sources.indexOf(email), created.id);
     });
     await google.admin("PUT", "/pubsub", { topic: TOPIC, pushEndpoint: `${url}/hooks/gmail`, audience: `${url}/hooks/gmail`, notifyIntervalMs: 1000, minBackoffMs: 1000 });
     await google.admin("POST", "/stats/reset", {});
@@ -251,6 +253,22 @@ async function loadPart(google: GoogleProcess) {
     const mem = memory(pid);
     console.log(`\nload: ${MAILBOXES} watched mailboxes, one message a second each for ${DURATION} s, one service process (${pgdb ? "PostgreSQL" : "embedded PGlite"}), copied into ${DESTINATIONS} destination mailbox${DESTINATIONS > 1 ? "es" : ""}`);
     console.log(`  ${sentAt.size} messages sent: ${missed} missed, ${doubled} doubled (the last delivered ${drained.toFixed(0)} s after the last was sent${missed ? `; missed = none delivered for ${STALL} s` : ""})`);
+    if (missed) {
+      // Which mailboxes, and what their flows say: for finding out why.
+      const byBox = new Map<number, number[]>();
+      for (const subject of sentAt.keys()) {
+        if (seenAt.has(subject)) continue;
+        const [, box, sec] = subject.split(" ").map(Number);
+        byBox.set(box!, [...(byBox.get(box!) ?? []), sec!]);
+      }
+      for (const [box, secs] of [...byBox].slice(0, 5)) {
+        const flowId = flowOf.get(box)!;
+        const flow = await call("GET", `/v1/flows/${flowId}`);
+        const runs = await call("GET", `/v1/flows/${flowId}/runs?limit=3`);
+        console.log(`  missed in ${sources[box]}: seconds ${secs.join(",")}; flow ${JSON.stringify({ trigger: flow.trigger, enabled: flow.enabled, watch: flow.watch, nextRunAt: flow.nextRunAt })}; last runs ${JSON.stringify((runs.data ?? runs.items ?? runs).slice?.(0, 3)?.map((r: Record<string, unknown>) => ({ status: r.status, trigger: r.trigger, createdAt: r.createdAt, finishedAt: r.finishedAt, progress: r.progress })))}`);
+      }
+      if (byBox.size > 5) console.log(`  … and ${byBox.size - 5} more mailboxes`);
+    }
     console.log(`  lag p50 ${pct(lags, 50).toFixed(0)} ms, p99 ${pct(lags, 99).toFixed(0)} ms, max ${pct(lags, 100).toFixed(0)} ms (seen every 250 ms)`);
     console.log(`  service RSS: idle after set-up ${idle.rss.toFixed(0)} MiB, highest seen ${peakRss.toFixed(0)} MiB, peak (VmHWM) ${mem.peak.toFixed(0)} MiB`);
     console.log(cpuLine);

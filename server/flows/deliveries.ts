@@ -11,6 +11,7 @@
  * was taken over gets no claim, so it stops before its next send.
  */
 import type { Db } from "../../core/store/db.ts";
+import { groupCommit } from "../../core/store/group-commit.ts";
 import { deterministicMessageId } from "../../connector/mime.ts";
 import { LeaseLostError } from "./failure-kind.ts";
 
@@ -47,6 +48,17 @@ export interface DeliveryClaim {
 }
 
 export class DeliveryStore {
+  /** Deliveries made at about the same time (any run's) are recorded in one statement. */
+  private readonly recordDone = groupCommit<{ key: DeliveryKey; destinationMessageId: string }, void>(async (items) => {
+    await this.db.query(
+      `UPDATE flow_deliveries d SET status = 'done', destination_message_id = x.destination_message_id, updated_at = now()
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x(flow_id, destination_id, source_message_id, destination_message_id)
+        WHERE d.flow_id = x.flow_id AND d.destination_id = x.destination_id AND d.source_message_id = x.source_message_id`,
+      [items.map((i) => i.key.flowId), items.map((i) => i.key.destinationId), items.map((i) => i.key.sourceMessageId), items.map((i) => i.destinationMessageId)],
+    );
+    return items.map(() => undefined);
+  });
+
   constructor(private readonly db: Db) {}
 
   /**
@@ -94,11 +106,7 @@ export class DeliveryStore {
 
   /** Record a delivery made. Not fenced: what Google did is true whichever attempt did it. */
   async markDone(key: DeliveryKey, destinationMessageId: string): Promise<void> {
-    await this.db.query(
-      `UPDATE flow_deliveries SET status = 'done', destination_message_id = $4, updated_at = now()
-        WHERE flow_id = $1 AND destination_id = $2 AND source_message_id = $3`,
-      [key.flowId, key.destinationId, key.sourceMessageId, destinationMessageId],
-    );
+    await this.recordDone({ key, destinationMessageId });
   }
 
   /**

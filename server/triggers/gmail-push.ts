@@ -10,6 +10,7 @@
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { Db } from "../../core/store/db.ts";
+import { groupCommit } from "../../core/store/group-commit.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
 import type { Flows } from "../flows/index.ts";
 import type { GmailPoller } from "./gmail-poller.ts";
@@ -88,25 +89,46 @@ export class GmailPush {
     const address = email.toLowerCase();
     const passes = this.passes.get(address) ?? 0;
     const idle = !this.running.has(address);
-    const rows = await this.opts.db.query<Record<string, any> & { hint_history_id: string; hint_seq: string }>(
-      `WITH hint AS (
+    const got = await this.writeHint({ address, historyId });
+    if (!got) return false;
+    const untouched = idle && !this.running.has(address) && (this.passes.get(address) ?? 0) === passes;
+    this.received.set(address, { hint: got.hint, targets: untouched ? got.targets : undefined });
+    return true;
+  }
+
+  /**
+   * Hints arriving together (a thousand mailboxes push a thousand times a second) are written in
+   * one statement, each with its mailbox's flows; two for one mailbox fold into one write.
+   */
+  private readonly writeHint = groupCommit<{ address: string; historyId: string }, { hint: Hint; targets: MailTarget[] } | undefined>(async (items) => {
+    const newest = new Map<string, string>();
+    for (const { address, historyId } of items) {
+      const had = newest.get(address);
+      if (had === undefined || BigInt(historyId) > BigInt(had)) newest.set(address, historyId);
+    }
+    const rows = await this.opts.db.query<Record<string, any> & { hint_email: string; hint_history_id: string; hint_seq: string }>(
+      `WITH x AS (SELECT * FROM unnest($1::text[], $2::text[]) AS x(email, history_id)),
+       hint AS (
          INSERT INTO gmail_push_hints (email, history_id)
-         SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM gmail_watches WHERE email = $1)
+         SELECT x.email, x.history_id FROM x WHERE EXISTS (SELECT 1 FROM gmail_watches w WHERE w.email = x.email)
          ON CONFLICT (email) DO UPDATE SET
            history_id = CASE WHEN EXCLUDED.history_id::numeric > gmail_push_hints.history_id::numeric THEN EXCLUDED.history_id ELSE gmail_push_hints.history_id END,
            seq = gmail_push_hints.seq + 1, received_at = now()
-         RETURNING history_id, seq
+         RETURNING email, history_id, seq
        )
-       SELECT hint.history_id AS hint_history_id, hint.seq AS hint_seq, t.* FROM hint LEFT JOIN (${mailTargetsQuery("$1", "false")}) t ON true
-       ORDER BY t.flow_id`,
-      [address, historyId],
+       SELECT hint.email AS hint_email, hint.history_id AS hint_history_id, hint.seq AS hint_seq, t.*
+         FROM hint LEFT JOIN LATERAL (${mailTargetsQuery("hint.email", "false")}) t ON true
+        ORDER BY hint.email, t.flow_id`,
+      [[...newest.keys()], [...newest.values()]],
     );
-    if (!rows[0]) return false;
-    const hint = { history_id: rows[0].hint_history_id, seq: rows[0].hint_seq };
-    const untouched = idle && !this.running.has(address) && (this.passes.get(address) ?? 0) === passes;
-    this.received.set(address, { hint, targets: untouched ? rows.filter((r) => r.flow_id).map(toMailTarget) : undefined });
-    return true;
-  }
+    const byAddress = new Map<string, { hint: Hint; targets: MailTarget[] }>();
+    for (const r of rows) {
+      let got = byAddress.get(r.hint_email);
+      if (!got) byAddress.set(r.hint_email, (got = { hint: { history_id: r.hint_history_id, seq: r.hint_seq }, targets: [] }));
+      if (r.flow_id) got.targets.push(toMailTarget(r));
+    }
+    return items.map((i) => byAddress.get(i.address));
+  });
 
   /**
    * Handle the mailbox's hint: each watching flow looks at history from its cursor and runs
@@ -152,14 +174,21 @@ export class GmailPush {
    * Clear the hint handled, unless a newer one came meanwhile; that one is returned (as far as
    * this statement sees it), in the same round trip.
    */
-  private async clear(address: string, hint: Hint): Promise<Hint | undefined> {
-    const [newer] = await this.opts.db.query<Hint>(
-      `WITH cleared AS (DELETE FROM gmail_push_hints WHERE email = $1 AND seq = $2)
-       SELECT history_id, seq FROM gmail_push_hints WHERE email = $1 AND seq <> $2`,
-      [address, hint.seq],
-    );
-    return newer;
+  private clear(address: string, hint: Hint): Promise<Hint | undefined> {
+    return this.clearHint({ address, seq: hint.seq });
   }
+
+  /** Hints handled at about the same time are cleared in one statement (one pass per mailbox at a time: no address twice). */
+  private readonly clearHint = groupCommit<{ address: string; seq: string }, Hint | undefined>(async (items) => {
+    const rows = await this.opts.db.query<Hint & { email: string }>(
+      `WITH x AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS x(email, seq)),
+       cleared AS (DELETE FROM gmail_push_hints h USING x WHERE h.email = x.email AND h.seq = x.seq)
+       SELECT h.email, h.history_id, h.seq FROM gmail_push_hints h JOIN x ON h.email = x.email AND h.seq <> x.seq`,
+      [items.map((i) => i.address), items.map((i) => i.seq)],
+    );
+    const newer = new Map(rows.map((r) => [r.email, { history_id: r.history_id, seq: r.seq }]));
+    return items.map((i) => newer.get(i.address));
+  });
 
   /** One look for the mailbox's flows at `hint`; returns a newer hint to handle, if one came. */
   private async pass(address: string, hint: Hint, known?: MailTarget[]): Promise<Hint | undefined> {
