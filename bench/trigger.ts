@@ -28,6 +28,7 @@
  * p50 ≤ 2 s; 1,000 mailboxes held.
  */
 import { randomBytes } from "node:crypto";
+import pg from "pg";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -265,6 +266,21 @@ async function loadPart(google: GoogleProcess) {
         const flowId = flowOf.get(box)!;
         const flow = await call("GET", `/v1/flows/${flowId}`);
         const runs = await call("GET", `/v1/flows/${flowId}/runs?limit=3`);
+        const email = sources[box]!;
+        const users = (await google.admin("GET", "/stats")).users as Record<string, { requests: number }>;
+        let db = "";
+        if (pgdb) {
+          // What the service's tables say of that mailbox (the bench's own database).
+          const c = new pg.Client({ connectionString: pgdb.url });
+          await c.connect();
+          const q = async (sql: string) => JSON.stringify((await c.query(sql, [flowId, email])).rows);
+          db = `; trigger ${await q("SELECT enabled, pending_trigger, poll_history_id, last_notification_at FROM flow_triggers WHERE flow_id = $1 AND $2::text IS NOT NULL")}`
+            + ` checkpoint ${await q("SELECT history_id FROM flow_checkpoints WHERE flow_id = $1 AND $2::text IS NOT NULL")}`
+            + ` hint ${await q("SELECT history_id, seq, received_at FROM gmail_push_hints WHERE email = $2 AND $1::text IS NOT NULL")}`
+            + ` watch ${await q("SELECT connection_id, history_id FROM gmail_watches WHERE email = $2 AND $1::text IS NOT NULL")}`;
+          await c.end();
+        }
+        console.log(`  Gmail calls for it: ${users[email]?.requests ?? 0} (for ${sources[(box + 1) % MAILBOXES]}: ${users[sources[(box + 1) % MAILBOXES]!]?.requests ?? 0})${db}`);
         console.log(`  missed in ${sources[box]}: seconds ${secs.join(",")}; flow ${JSON.stringify({ trigger: flow.trigger, enabled: flow.enabled, watch: flow.watch, nextRunAt: flow.nextRunAt })}; last runs ${JSON.stringify((runs.data ?? runs.items ?? runs).slice?.(0, 3)?.map((r: Record<string, unknown>) => ({ status: r.status, trigger: r.trigger, createdAt: r.createdAt, finishedAt: r.finishedAt, progress: r.progress })))}`);
       }
       if (byBox.size > 5) console.log(`  … and ${byBox.size - 5} more mailboxes`);

@@ -47,6 +47,13 @@ export interface DeliveryClaim {
   previous?: { status: "pending" | "done"; destinationMessageId: string | null; rfc822MessageId: string | null };
 }
 
+interface ClaimRow {
+  leased: boolean;
+  status: "pending" | "done" | null;
+  destination_message_id: string | null;
+  rfc822_message_id: string | null;
+}
+
 export class DeliveryStore {
   /** Deliveries made at about the same time (any run's) are recorded in one statement. */
   private readonly recordDone = groupCommit<{ key: DeliveryKey; destinationMessageId: string }, void>(async (items) => {
@@ -67,30 +74,65 @@ export class DeliveryStore {
    * Throws {@link LeaseLostError} when it does not.
    */
   async claim(key: DeliveryKey, rfc822MessageId: string | undefined, fence: Fence): Promise<DeliveryClaim> {
-    const rows = await this.db.query(
-      `WITH lease AS (
-         SELECT 1 FROM flow_runs
-          WHERE id = $5 AND status = 'running' AND lease_token = $6 AND lease_expires_at > now() + $7::int * interval '1 millisecond'
-       ), earlier AS (
-         SELECT status, destination_message_id, rfc822_message_id FROM flow_deliveries
-          WHERE flow_id = $1 AND destination_id = $2 AND source_message_id = $3
-       ), claimed AS (
-         INSERT INTO flow_deliveries (flow_id, destination_id, source_message_id, status, rfc822_message_id, claim_token)
-         SELECT $1, $2, $3, 'pending', $4, $6 FROM lease
-         ON CONFLICT (flow_id, destination_id, source_message_id)
-           DO UPDATE SET claim_token = EXCLUDED.claim_token, updated_at = now() WHERE flow_deliveries.status = 'pending'
-         RETURNING 1
-       )
-       SELECT EXISTS (SELECT 1 FROM lease) AS leased, e.status, e.destination_message_id, e.rfc822_message_id
-         FROM (SELECT 1) AS one LEFT JOIN earlier AS e ON true`,
-      [key.flowId, key.destinationId, key.sourceMessageId, rfc822MessageId ?? null, fence.runId, fence.token, Math.round(fence.marginMs)],
-    );
-    const row = rows[0]!;
+    const row = await this.claimMany({ key, rfc822MessageId, fence });
     if (!row.leased) throw new LeaseLostError(fence.runId);
     return row.status
       ? { previous: { status: row.status, destinationMessageId: row.destination_message_id, rfc822MessageId: row.rfc822_message_id } }
       : {};
   }
+
+  /**
+   * Claims made at about the same time (any run's) go in one statement, each checked against its
+   * own run's lease. Two claims of one delivery never share a statement (the second would find the
+   * first's row): they go one after the other.
+   */
+  private readonly claimMany = groupCommit<{ key: DeliveryKey; rfc822MessageId: string | undefined; fence: Fence }, ClaimRow>(async (items) => {
+    const out: ClaimRow[] = new Array(items.length);
+    let left = items.map((item, i) => ({ item, i }));
+    while (left.length) {
+      const seen = new Set<string>();
+      const round: typeof left = [];
+      const later: typeof left = [];
+      for (const e of left) {
+        const k = JSON.stringify([e.item.key.flowId, e.item.key.destinationId, e.item.key.sourceMessageId]);
+        (seen.has(k) ? later : round).push(e);
+        seen.add(k);
+      }
+      const col = <T>(f: (x: (typeof items)[number]) => T) => round.map((e) => f(e.item));
+      const rows = await this.db.query<ClaimRow & { n: number }>(
+        `WITH x AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::int[])
+             WITH ORDINALITY AS x(flow_id, destination_id, source_message_id, rfc822_message_id, run_id, token, margin_ms, n)
+         ), leased AS (
+           SELECT x.* FROM x JOIN flow_runs r ON r.id = x.run_id AND r.status = 'running' AND r.lease_token = x.token
+             AND r.lease_expires_at > now() + x.margin_ms * interval '1 millisecond'
+         ), earlier AS (
+           SELECT x.n, d.status, d.destination_message_id, d.rfc822_message_id FROM x JOIN flow_deliveries d
+             ON d.flow_id = x.flow_id AND d.destination_id = x.destination_id AND d.source_message_id = x.source_message_id
+         ), claimed AS (
+           INSERT INTO flow_deliveries (flow_id, destination_id, source_message_id, status, rfc822_message_id, claim_token)
+           SELECT flow_id, destination_id, source_message_id, 'pending', rfc822_message_id, token FROM leased
+           ON CONFLICT (flow_id, destination_id, source_message_id)
+             DO UPDATE SET claim_token = EXCLUDED.claim_token, updated_at = now() WHERE flow_deliveries.status = 'pending'
+           RETURNING 1
+         )
+         SELECT x.n, EXISTS (SELECT 1 FROM leased l WHERE l.n = x.n) AS leased, e.status, e.destination_message_id, e.rfc822_message_id
+           FROM x LEFT JOIN earlier e ON e.n = x.n`,
+        [
+          col((x) => x.key.flowId),
+          col((x) => x.key.destinationId),
+          col((x) => x.key.sourceMessageId),
+          col((x) => x.rfc822MessageId ?? null),
+          col((x) => x.fence.runId),
+          col((x) => x.fence.token),
+          col((x) => Math.round(x.fence.marginMs)),
+        ],
+      );
+      for (const r of rows) out[round[Number(r.n) - 1]!.i] = r;
+      left = later;
+    }
+    return out;
+  });
 
   /** Of `sourceMessageIds`, those delivered (done) to every one of `destinationIds`. */
   async doneSources(flowId: string, destinationIds: string[], sourceMessageIds: string[]): Promise<Set<string>> {

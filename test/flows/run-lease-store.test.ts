@@ -77,6 +77,33 @@ describe.each(backends)("run leases on $name", (backend) => {
     expect(await runs.claim(runId, "c", 60_000)).toBeUndefined();
   });
 
+  it("claims made at once go in one statement, each fenced by its own run's lease; two claims of one delivery see each other", async () => {
+    const live = await newRun();
+    const lapsed = await newRun();
+    const a = await runs.claim(live.runId, "a", 60_000);
+    const b = await runs.claim(lapsed.runId, "b", 60_000);
+    if (typeof a !== "object" || typeof b !== "object") throw new Error("not claimed");
+    await lapse(lapsed.runId);
+    const fenceA = { runId: live.runId, token: a.token, marginMs: 1_000 };
+    const fenceB = { runId: lapsed.runId, token: b.token, marginMs: 1_000 };
+    const key = (flowId: string, m: string) => ({ flowId, destinationId: "dst_1", sourceMessageId: m });
+    // Made in one tick: one batch.
+    const results = await Promise.allSettled([
+      deliveries.claim(key(live.flowId, "m1"), "<m1@x>", fenceA),
+      deliveries.claim(key(lapsed.flowId, "m1"), "<m1@x>", fenceB),
+      deliveries.claim(key(live.flowId, "m2"), "<m2@x>", fenceA),
+      deliveries.claim(key(live.flowId, "m2"), "<m2@x>", fenceA),
+    ]);
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as Error).constructor.name))).toEqual([
+      {},
+      "LeaseLostError",
+      {},
+      { previous: { status: "pending", destinationMessageId: null, rfc822MessageId: "<m2@x>" } },
+    ]);
+    const rows = await store.db.query("SELECT flow_id, source_message_id FROM flow_deliveries WHERE flow_id = ANY($1::text[]) ORDER BY 1, 2", [[live.flowId, lapsed.flowId]]);
+    expect(rows.map((r) => `${r.flow_id === live.flowId ? "live" : "lapsed"} ${r.source_message_id}`)).toEqual(["live m1", "live m2"]);
+  });
+
   it("claims with what the attempt starts from in one statement: the run, its flow, its connections' addresses, its checkpoint", async () => {
     const { runId, flowId } = await newRun();
     await store.db.query("UPDATE flows SET definition = $2::jsonb WHERE id = $1", [flowId, JSON.stringify({ source: { connectionId: `con_s${n}` }, destinations: [] })]);
