@@ -280,7 +280,8 @@ async function loadPart(google: GoogleProcess) {
             + ` watch ${await q("SELECT connection_id, history_id FROM gmail_watches WHERE email = $2 AND $1::text IS NOT NULL")}`;
           await c.end();
         }
-        console.log(`  Gmail calls for it: ${users[email]?.requests ?? 0} (for ${sources[(box + 1) % MAILBOXES]}: ${users[sources[(box + 1) % MAILBOXES]!]?.requests ?? 0})${db}`);
+        const atGoogle = (await google.admin("GET", `/users/${email}/watch`)).watch;
+        console.log(`  watch at Google: ${JSON.stringify(atGoogle)}; Gmail calls for it: ${users[email]?.requests ?? 0} (for ${sources[(box + 1) % MAILBOXES]}: ${users[sources[(box + 1) % MAILBOXES]!]?.requests ?? 0})${db}`);
         console.log(`  missed in ${sources[box]}: seconds ${secs.join(",")}; flow ${JSON.stringify({ trigger: flow.trigger, enabled: flow.enabled, watch: flow.watch, nextRunAt: flow.nextRunAt })}; last runs ${JSON.stringify((runs.data ?? runs.items ?? runs).slice?.(0, 3)?.map((r: Record<string, unknown>) => ({ status: r.status, trigger: r.trigger, createdAt: r.createdAt, finishedAt: r.finishedAt, progress: r.progress })))}`);
       }
       if (byBox.size > 5) console.log(`  … and ${byBox.size - 5} more mailboxes`);

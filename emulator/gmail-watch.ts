@@ -281,6 +281,14 @@ export function watchRoutesPlugin(app: FastifyInstance, state: EmulatorState): v
     return arrivalsAfter(user, after);
   });
 
+  // The mailbox's watch as Google holds it (tests: is every mailbox that should be watched watched?).
+  app.get<{ Params: { email: string } }>("/_admin/users/:email/watch", async (request) => {
+    const email = request.params.email.toLowerCase();
+    if (!state.mailboxes.has(email)) throw adminError("No such user.", 404);
+    const w = watches.byUser.get(email);
+    return { watch: w ? { topicName: w.topic, labelIds: w.labelIds, expiration: String(w.expiration) } : null };
+  });
+
   app.post("/_admin/arrivals/since", async (request) => {
     const { after } = readSince(request.body ?? {});
     const users: Record<string, ReturnType<typeof arrivalsAfter>> = {};

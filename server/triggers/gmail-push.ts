@@ -70,6 +70,8 @@ export class GmailPush {
   private readonly passes = new Map<string, number>();
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
+  private reconciling?: Promise<void>;
+  private reconcileAgain = false;
 
   constructor(private readonly opts: GmailPushOptions) {}
 
@@ -228,16 +230,36 @@ export class GmailPush {
    * whose connection no longer qualifies), stop the others. Claims in SQL so that two processes
    * never both call Google for one mailbox.
    */
-  async reconcile(): Promise<void> {
+  reconcile(): Promise<void> {
+    if (!this.opts.topic) return Promise.resolve();
+    // One at a time in this process, and the calls made during one fold into one more: two
+    // concurrent ones could reach Google out of order (a stop after a watch that followed it).
+    this.reconcileAgain = true;
+    this.reconciling ??= (async () => {
+      try {
+        while (this.reconcileAgain) {
+          this.reconcileAgain = false;
+          await this.reconcileOnce();
+        }
+      } finally {
+        this.reconcileAgain = false;
+        this.reconciling = undefined;
+      }
+    })();
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<void> {
     const { db, log } = this.opts;
-    if (!this.opts.topic) return;
     const now = this.opts.now();
+    // The watches first, then the flows wanting them: a watch seen here was made for a flow the
+    // later read sees (read the other way round, a watch just made for a flow just enabled looks stale).
+    const watches = new Map((await db.query<WatchRow>("SELECT * FROM gmail_watches")).map((w) => [w.email, w]));
     const wanted = await db.query<{ email: string; connection_ids: string[]; account_ids: string[] }>(
       `SELECT w.source_email AS email, array_agg(w.source_connection_id ORDER BY w.source_connection_id) AS connection_ids,
               array_agg(w.account_id ORDER BY w.source_connection_id) AS account_ids
        FROM (${WATCHED}) w GROUP BY w.source_email`,
     );
-    const watches = new Map((await db.query<WatchRow>("SELECT * FROM gmail_watches")).map((w) => [w.email, w]));
     for (const want of wanted) {
       const have = watches.get(want.email);
       watches.delete(want.email);

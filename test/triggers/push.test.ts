@@ -121,6 +121,33 @@ describe("Gmail-triggered flows, push", () => {
     await until(async () => (await hints()) === 0 && (await pubsub()).pending === 0, "the hint handled and the push acked");
   });
 
+  it("keeps every mailbox watched at Google when flows on many mailboxes are enabled at once", async () => {
+    // Each enabling reconciles the watches; reconciles that overlapped, each with its own view of
+    // the flows, could stop at Google a watch another had just made (the row kept: no push, ever).
+    const dst = await w.mailbox();
+    const sources = [];
+    for (let i = 0; i < 12; i++) sources.push(await w.mailbox());
+    const ids = await Promise.all(
+      sources.map(async (src) => {
+        const res = await w.a.post("/v1/flows", {
+          name: `many ${src.email}`,
+          source: { connectionId: src.connectionId, export: { format: "metadata" } },
+          destinations: [{ connectionId: dst.connectionId, import: { action: "insert" } }],
+          trigger: { type: "gmail", labelIds: ["INBOX"] },
+        });
+        expect(res.statusCode, res.body).toBe(201);
+        return res.json().id as string;
+      }),
+    );
+    await ticker(w.t.app).check();
+    for (const src of sources) expect((await w.google.admin("GET", `/users/${encodeURIComponent(src.email)}/watch`)).watch, src.email).toMatchObject({ topicName: TOPIC });
+    for (const src of sources) await arrive(src.email, [`many ${src.email}`]);
+    await until(async () => (await subjects(dst.email)).length === sources.length, "one message from each mailbox");
+    expect(await subjects(dst.email)).toEqual(sources.map((s) => `many ${s.email}`).sort());
+    for (const id of ids) expect((await w.a.delete(`/v1/flows/${id}`)).statusCode).toBeLessThan(300);
+    for (const src of sources) expect((await w.google.admin("GET", `/users/${encodeURIComponent(src.email)}/watch`)).watch, src.email).toBeNull();
+  });
+
   it("delivers 14 messages arriving during a run, each once", async () => {
     const src = await w.mailbox();
     const dst = await w.mailbox();
