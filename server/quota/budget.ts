@@ -14,6 +14,7 @@
  * jitter between our clock and Google's), and the pace is ~97 % of the limit at 6,000 units.
  * A reservation is taken at once, in call order (FIFO), and the caller sleeps until its start.
  */
+import { setMaxListeners } from "node:events";
 import { MAX_UNITS_PER_CALL } from "../../connector/quota-costs.ts";
 
 /** One budget a call counts against. */
@@ -93,6 +94,16 @@ export class BudgetClosedError extends Error {
   constructor() {
     super("the quota budget is closed");
   }
+}
+
+/**
+ * A budget's closing signal: every call waiting for its turn listens to it (and stops listening
+ * when its wait ends), so any number may at once (Node warns of a leak past 10 by default).
+ */
+export function closingController(): AbortController {
+  const c = new AbortController();
+  setMaxListeners(0, c.signal);
+  return c;
 }
 
 export function abortReason(signal: AbortSignal): unknown {

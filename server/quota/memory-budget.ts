@@ -1,5 +1,6 @@
 import {
   abortReason,
+  closingController,
   assertBuckets,
   BudgetClosedError,
   factorAt,
@@ -23,7 +24,7 @@ export class MemoryBudget implements QuotaBudget {
   readonly #buckets = new Map<string, BucketState>();
   /** `scope NUL day` → units counted that day. */
   readonly #days = new Map<string, number>();
-  readonly #closing = new AbortController();
+  readonly #closing = closingController();
   #calls = 0;
 
   constructor(opts: { clock?: QuotaClock } = {}) {

@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from "ioredis";
 import {
   abortReason,
+  closingController,
   assertBuckets,
   BudgetClosedError,
   systemClock,
@@ -38,7 +39,7 @@ export class RedisBudget implements QuotaBudget {
   readonly #cmd: ScriptRedis;
   readonly #prefix: string;
   readonly #clock?: QuotaClock;
-  readonly #closing = new AbortController();
+  readonly #closing = closingController();
 
   constructor(opts: RedisBudgetOptions) {
     this.#prefix = opts.prefix ?? DEFAULT_QUOTA_PREFIX;
