@@ -1,7 +1,7 @@
 /**
  * core/store/group-commit.ts: calls made while a batch is in flight go together in the next one;
- * an idle call goes alone at once; each caller gets its own result; a failed batch fails its calls
- * only. The statements behind it (deliveries, push hints) are covered by the flow and trigger suites.
+ * an idle call goes alone at once; each caller gets its own result; a failed batch is tried again
+ * one call at a time. The statements behind it (deliveries, push hints) are covered by the flow and trigger suites.
  */
 import { describe, expect, it } from "vitest";
 import { groupCommit } from "../../core/store/group-commit.ts";
@@ -29,15 +29,16 @@ describe("groupCommit", () => {
     expect(batches.at(-1)).toEqual([5]);
   });
 
-  it("fails every call of a failed batch, and not the next batch's", async () => {
-    let fail = true;
+  it("tries each call of a failed batch again alone, so only the call that fails fails", async () => {
+    const batches: string[][] = [];
     const run = groupCommit<string, string>(async (items) => {
-      if (fail) throw new Error("statement failed");
+      batches.push([...items]);
+      if (items.includes("bad")) throw new Error("statement failed");
       return items.map((i) => i.toUpperCase());
     });
-    const failed = [run("a"), run("b")];
-    for (const p of failed) await expect(p).rejects.toThrow("statement failed");
-    fail = false;
+    const results = await Promise.allSettled([run("a"), run("bad"), run("b")]);
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as Error).message))).toEqual(["A", "statement failed", "B"]);
+    expect(batches).toEqual([["a", "bad", "b"], ["a"], ["bad"], ["b"]]);
     expect(await run("c")).toBe("C");
   });
 
