@@ -177,7 +177,7 @@ export async function buildApp(config: Readonly<Config>, deps: AppDeps): Promise
   app.decorate("gmail", gmail);
   let triggers: Triggers | undefined; // created next: the flows' hooks call into it
   const hooks = { exportSpec: (flow: any, run: any, claimed: any) => triggers!.exportSpec(flow, run, claimed), runEnded: async (runId: string) => triggers?.runEnded(runId) };
-  const flows = createFlows({ db: deps.db, gmail, connections, archives, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: { ...deps.flows, runConcurrency: deps.flows?.runConcurrency ?? config.runConcurrency }, hooks });
+  const flows = createFlows({ db: deps.db, gmail, archives, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, tuning: { ...deps.flows, runConcurrency: deps.flows?.runConcurrency ?? config.runConcurrency }, hooks });
   triggers = createTriggers({ db: deps.db, flows, gmail, connections, log: app.log, redisUrl: config.redisUrl, redisPrefix: config.redisPrefix, pushTopic: config.gmailPush.topic, ...deps.triggers });
   app.decorate("triggers", triggers);
   // A source going offline, deauthorized or authorized: its mailbox's watch stops or starts now, not at the hourly reconcile.

@@ -5,7 +5,6 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { Db } from "../../core/store/db.ts";
 import type { GmailRunner } from "../gmail-runner.ts";
-import type { ConnectionStore } from "../connections/connection-store.ts";
 import { BullRunQueue, type DEFAULT_LOCK_DURATION_MS, type DEFAULT_STALLED_INTERVAL_MS } from "./bull-run-queue.ts";
 import { CheckpointStore } from "./checkpoints.ts";
 import { CandidateStore } from "./run-candidates.ts";
@@ -47,7 +46,6 @@ export const DEFAULT_RECONCILE_INTERVAL_MS = 60_000;
 export interface FlowsOptions {
   db: Db;
   gmail: GmailRunner;
-  connections: ConnectionStore;
   /** Archive files: an archive source reads one, an archive destination writes the run's. */
   archives: ArchiveStore;
   log: FastifyBaseLogger;
